@@ -1,0 +1,1 @@
+"""jaxface: a 3D-aware face generator trained with JAX/Flax."""
