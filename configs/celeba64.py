@@ -1,0 +1,84 @@
+"""GIRAFFE's CelebA 64x64 setting: the base every other config overrides."""
+
+import ml_collections
+
+
+def get_config(arg=None):
+  """Returns the config; ``arg`` is unused (kept for config_flags' syntax)."""
+  del arg
+  config = ml_collections.ConfigDict()
+  config.seed = 0
+
+  # Stage 1: pose prior (GIRAFFE's azimuth/elevation fractions of a sphere).
+  config.camera = dict(
+      azimuth_range=(0.40278, 0.59722),  # yaw +-35 degrees around the face
+      elevation_range=(0.4167, 0.5),  # pitch 0..9.6 degrees, looking down
+      radius_range=(2.732, 2.732),
+      fov_degrees=10.0,
+  )
+  # Stages 2 and 4: ray sampling and compositing.
+  config.render = dict(
+      feature_size=16,  # feature image is 16x16 for 64x64 output
+      num_samples=64,
+      near=0.5,
+      far=6.0,
+      object_scale=0.21,  # half-size of the object box in world units
+      box_padding=0.1,  # density is zeroed outside the padded box
+      sample_in_box=False,  # GIRAFFE samples all of [near, far]
+      density_activation="relu",
+  )
+  # Stage 3: feature field (object MLP and background MLP).
+  config.field = dict(
+      hidden=128,
+      num_layers=8,
+      skips=(4,),
+      pos_freqs=10,
+      view_freqs=4,
+      z_shape_dim=256,
+      z_app_dim=256,
+      feature_dim=128,
+      background=True,
+      bg_hidden=64,
+      bg_num_layers=4,
+      bg_view_freqs=4,
+      z_bg_shape_dim=128,
+      z_bg_app_dim=128,
+  )
+  # Stage 5: neural renderer.
+  config.neural_renderer = dict(num_features=256, min_features=32)
+  # Stage 6: discriminator and losses.
+  config.disc = dict(kind="dcgan", num_features=512)
+  config.loss = dict(r1_weight=10.0)
+  # Stage 7: optimisers (torch-style RMSprop, as GIRAFFE).
+  config.optim = dict(
+      kind="rmsprop",
+      g_lr=5e-4,
+      d_lr=1e-4,
+      rmsprop_decay=0.99,
+      eps=1e-8,
+      grad_clip=0.0,  # 0 disables global-norm clipping
+      ema_decay=0.999,
+  )
+  config.data = dict(
+      name="synthetic_faces",
+      data_dir="data",
+      image_size=64,
+      train_identities=1024,
+      test_identities=64,
+      views=8,
+      seed=0,
+      num_workers=2,
+      prefetch=2,
+  )
+  config.train = dict(batch_size=32, num_steps=200_000)
+  # Device mesh: the batch is split over `data`; parameters are replicated.
+  config.mesh = dict(data=-1)  # -1: all devices
+  config.ckpt = dict(every_steps=2000, max_to_keep=3, async_save=True)
+  config.log = dict(
+      every_steps=100,
+      images_every_steps=2000,
+      num_sample_faces=8,
+      num_sample_views=5,
+      progress_bar=True,
+  )
+  return config

@@ -1,0 +1,23 @@
+"""A config for tests: a few steps in seconds on one CPU core."""
+
+import pathlib
+import runpy
+
+_BASE = runpy.run_path(str(pathlib.Path(__file__).with_name("small_cpu.py")))
+
+
+def get_config(arg=None):
+  config = _BASE["get_config"](arg)
+  config.render.update(feature_size=8, num_samples=4)
+  config.field.update(hidden=16, num_layers=3, skips=(1,), pos_freqs=3,
+                      view_freqs=2, z_shape_dim=8, z_app_dim=8, feature_dim=8,
+                      bg_hidden=8, z_bg_shape_dim=4, z_bg_app_dim=4)
+  config.neural_renderer.update(num_features=16, min_features=8)
+  config.disc.num_features = 32
+  config.data.update(image_size=16, train_identities=4, test_identities=2,
+                     views=2, num_workers=0)
+  config.train.update(batch_size=8, num_steps=2)
+  config.ckpt.update(every_steps=1, async_save=False)
+  config.log.update(every_steps=1, images_every_steps=0, num_sample_faces=2,
+                    num_sample_views=3, progress_bar=False)
+  return config

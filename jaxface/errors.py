@@ -1,0 +1,21 @@
+"""User-facing errors: the command line prints them as one line and exits."""
+
+
+class JaxfaceError(Exception):
+  """Base class for errors caused by input, not by a bug."""
+
+
+class ConfigError(JaxfaceError):
+  """A config is invalid or does not match what it is used with."""
+
+
+class CheckpointError(JaxfaceError):
+  """A checkpoint is missing or does not fit the model."""
+
+
+class DataError(JaxfaceError):
+  """Input data is missing or unreadable."""
+
+
+class NonFiniteLossError(JaxfaceError):
+  """Training produced a NaN or infinite loss."""

@@ -1,0 +1,65 @@
+"""Stage 5: the neural renderer, a 2D upsampler from features to RGB.
+
+GIRAFFE's design: each block doubles the resolution with nearest-neighbour
+upsampling and a 3x3 conv, halving channels; an RGB image is accumulated
+through bilinear-upsampled skip connections from every block, and a sigmoid
+maps it to [0, 1].
+"""
+
+import math
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+
+def upsample_nearest(x: jax.Array) -> jax.Array:
+  """[batch, h, w, c] -> [batch, 2h, 2w, c]."""
+  return jnp.repeat(jnp.repeat(x, 2, axis=1), 2, axis=2)
+
+
+def upsample_bilinear(x: jax.Array) -> jax.Array:
+  """[batch, h, w, c] -> [batch, 2h, 2w, c], half-pixel centres."""
+  b, h, w, c = x.shape
+  return jax.image.resize(x, (b, 2 * h, 2 * w, c), method="bilinear")
+
+
+class NeuralRenderer(nnx.Module):
+  """Feature image [batch, h, w, feature_dim] -> RGB [batch, H, W, 3]."""
+
+  def __init__(self, *, feature_dim: int, num_features: int, min_features: int,
+               input_size: int, output_size: int, rngs: nnx.Rngs):
+    num_blocks = int(math.log2(output_size // input_size))
+    if input_size * 2 ** num_blocks != output_size:
+      raise ValueError(
+          f"output_size {output_size} is not input_size {input_size} times a "
+          "power of two")
+    self.conv_in = nnx.data(
+        nnx.Conv(feature_dim, num_features, (1, 1), rngs=rngs)
+        if feature_dim != num_features else None)
+    channels = [max(num_features // 2 ** i, min_features)
+                for i in range(num_blocks + 1)]
+    self.blocks = nnx.List([
+        nnx.Conv(channels[i], channels[i + 1], (3, 3), rngs=rngs)
+        for i in range(num_blocks)])
+    self.to_rgb = nnx.List(
+        [nnx.Conv(feature_dim, 3, (3, 3), rngs=rngs)]
+        + [nnx.Conv(channels[i + 1], 3, (3, 3), rngs=rngs)
+           for i in range(num_blocks)])
+
+  def __call__(self, features: jax.Array) -> jax.Array:
+    """Renders RGB.
+
+    Args:
+      features: [batch, h, w, feature_dim] feature image.
+
+    Returns:
+      [batch, h * 2^k, w * 2^k, 3] image in [0, 1].
+    """
+    net = features if self.conv_in is None else self.conv_in(features)
+    rgb = self.to_rgb[0](features)
+    for i, block in enumerate(self.blocks):
+      rgb = upsample_bilinear(rgb)
+      net = jax.nn.leaky_relu(block(upsample_nearest(net)), 0.2)
+      rgb = rgb + self.to_rgb[i + 1](net)
+    return jax.nn.sigmoid(rgb)
