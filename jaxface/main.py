@@ -1,0 +1,127 @@
+"""Command line: ``jaxface {train,render,make-data} ...``.
+
+Only argument parsing lives here. Configs are ml_collections files selected
+with ``--config=configs/celeba64.py`` and overridden with
+``--config.train.batch_size=8``. Input errors print one line and exit 1.
+"""
+
+import argparse
+import json
+import os
+import sys
+
+from absl import flags
+from ml_collections import config_flags
+
+_CONFIG = config_flags.DEFINE_config_file(
+    "config", None, "Path to a config file (configs/*.py).", lock_config=True)
+
+
+def _parser() -> argparse.ArgumentParser:
+  parser = argparse.ArgumentParser(
+      prog="jaxface", allow_abbrev=False,
+      description="Train a 3D-aware face generator; render its faces.",
+      epilog="Config overrides: --config=configs/celeba64.py "
+             "--config.train.batch_size=8")
+  sub = parser.add_subparsers(dest="command", required=True)
+
+  train = sub.add_parser("train", allow_abbrev=False,
+                         help="train (resumes from the latest checkpoint)")
+  train.add_argument("--workdir", required=True)
+  train.add_argument("--distributed", action="store_true",
+                     help="call jax.distributed.initialize() (multi-host)")
+
+  render = sub.add_parser("render", allow_abbrev=False,
+                          help="multi-view grid and orbit from a checkpoint")
+  render.add_argument("--workdir", required=True)
+  render.add_argument("--out", default=None,
+                      help="output directory (default WORKDIR/renders)")
+  render.add_argument("--seed", type=int, default=0)
+  render.add_argument("--num-faces", type=int, default=8)
+  render.add_argument("--num-views", type=int, default=7)
+
+  data = sub.add_parser("make-data", allow_abbrev=False,
+                        help="generate the synthetic face data set")
+  data.add_argument("--name", default="synthetic_faces",
+                    choices=["synthetic_faces"])
+  data.add_argument("--identities", type=int, default=96,
+                    help="training identities")
+  data.add_argument("--test-identities", type=int, default=None,
+                    help="held-out identities (default max(2, N // 8))")
+  data.add_argument("--views", type=int, default=8)
+  data.add_argument("--size", type=int, default=64)
+  data.add_argument("--seed", type=int, default=0)
+  data.add_argument("--data-dir", default="data")
+  return parser
+
+
+def _fail(message: str, code: int = 1):
+  print(f"jaxface: error: {message}", file=sys.stderr)
+  sys.exit(code)
+
+
+def _parse_config(rest: list[str], required: bool):
+  try:
+    flags.FLAGS(["jaxface"] + rest)
+  except flags.Error as e:
+    _fail(str(e).strip().splitlines()[0], 2)
+  except (AttributeError, KeyError) as e:
+    # config_flags reports an override of a key the config lacks this way.
+    bad = [a.split("=")[0] for a in rest if a.startswith("--config.")]
+    _fail(f"unknown config key in {' '.join(bad)}: {e}".replace('"', ""), 2)
+  except (ValueError, TypeError) as e:
+    _fail(f"invalid config override: {e}", 2)
+  try:
+    config = _CONFIG.value
+    if config is not None:
+      config.keys()  # touches the lazily loaded config
+  except OSError as e:  # config_flags defers load errors to first access
+    lines = [l.strip() for l in str(e).splitlines() if l.strip()]
+    _fail(f"cannot load config {flags.FLAGS['config'].config_filename}: "
+          f"{lines[-1]}", 2)
+  if required and config is None:
+    _fail("--config is required, e.g. --config=configs/small_cpu.py", 2)
+  return config
+
+
+def main(argv: list[str]) -> None:
+  args, rest = _parser().parse_known_args(argv[1:])
+  # Imported after parsing so `--help` is instant.
+  from jaxface import errors  # pylint: disable=g-import-not-at-top
+  try:
+    if args.command == "train":
+      config = _parse_config(rest, required=True)
+      if args.distributed or os.environ.get("JAX_COORDINATOR_ADDRESS"):
+        import jax  # pylint: disable=g-import-not-at-top
+        jax.distributed.initialize()
+      from jaxface import train  # pylint: disable=g-import-not-at-top
+      train.train_and_evaluate(config, args.workdir)
+    elif args.command == "render":
+      _parse_config(rest, required=False)
+      from jaxface import train  # pylint: disable=g-import-not-at-top
+      result = train.render_command(
+          args.workdir, args.out, seed=args.seed, num_faces=args.num_faces,
+          num_views=args.num_views)
+      print(json.dumps(result))
+    elif args.command == "make-data":
+      _parse_config(rest, required=False)
+      from jaxface.data import synthetic_faces  # pylint: disable=g-import-not-at-top
+      test_ids = args.test_identities
+      if test_ids is None:
+        test_ids = max(2, args.identities // 8)
+      synthetic_faces.build(
+          args.data_dir, train_identities=args.identities,
+          test_identities=test_ids, views=args.views, size=args.size,
+          seed=args.seed)
+  except errors.JaxfaceError as e:
+    _fail(str(e))
+  except KeyboardInterrupt:
+    _fail("interrupted", 130)
+
+
+def run():
+  main(sys.argv)
+
+
+if __name__ == "__main__":
+  run()

@@ -1,0 +1,224 @@
+"""The host loop: ``train_and_evaluate(config, workdir)``.
+
+Sections: mesh, input, model and shardings, checkpoint/resume, update, loop
+(logging, samples, checkpoints, preemption), final samples.
+"""
+
+import functools
+import json
+import math
+import pathlib
+import time
+
+import jax
+import numpy as np
+import tensorboardX
+import tqdm
+
+from jaxface import checkpoint as checkpoint_lib
+from jaxface import errors
+from jaxface import sampling
+from jaxface import sharding
+from jaxface import train_state as train_state_lib
+from jaxface import train_step as train_step_lib
+from jaxface.data import input_pipeline
+
+
+def _first_nonfinite(pending: list[tuple[int, dict]]):
+  """(step, name, value) of the first non-finite metric, or None."""
+  if not pending:
+    return None
+  host = jax.device_get([m for _, m in pending])
+  for (step, _), metrics in zip(pending, host):
+    for name in ("g_loss", "d_loss"):
+      if not math.isfinite(float(metrics[name])):
+        return step, name, float(metrics[name])
+  return None
+
+
+def write_config(config, workdir: pathlib.Path):
+  (workdir / "config.json").write_text(config.to_json_best_effort(indent=2))
+
+
+def create_sharded_state(config, mesh):
+  """(state, shardings): a fresh replicated state and its shardings.
+
+  The sharding tree is derived from the state object itself so that its
+  static fields (graph definitions, optax transformations) are identical.
+  """
+  state = train_state_lib.create_train_state(config)
+  state_sharding = jax.tree.map(lambda _: sharding.replicated(mesh), state)
+  return jax.device_put(state, state_sharding), state_sharding
+
+
+def make_step_fn(config, state_sharding, mesh):
+  """The jitted, sharded ``train_step`` (compiled on first call)."""
+  return jax.jit(
+      functools.partial(train_step_lib.train_step, config=config),
+      in_shardings=(state_sharding, sharding.data_sharding(mesh),
+                    sharding.replicated(mesh)),
+      out_shardings=(state_sharding, sharding.replicated(mesh)),
+      donate_argnums=(0,),
+  )
+
+
+def train_and_evaluate(config, workdir) -> train_state_lib.TrainState:
+  """Trains (resuming from the latest checkpoint in ``workdir``).
+
+  Args:
+    config: run config.
+    workdir: directory for checkpoints, TensorBoard logs and samples.
+
+  Returns:
+    The final train state.
+  """
+  workdir = pathlib.Path(workdir)
+  is_main = jax.process_index() == 0
+  workdir.mkdir(parents=True, exist_ok=True)
+
+  # Mesh and model.
+  mesh = sharding.make_mesh(config)
+  local_batch = sharding.local_batch_size(config.train.batch_size, mesh)
+  state, state_sharding = create_sharded_state(config, mesh)
+
+  # Resume.
+  ckpt = checkpoint_lib.Checkpointer(workdir / "ckpt", config.ckpt)
+  if ckpt.latest_step() is not None:
+    state = ckpt.restore(state)
+  start_step = int(state.step)
+  if is_main:  # only now: a config that fails to restore must not replace it
+    write_config(config, workdir)
+  num_steps = config.train.num_steps
+
+  # Input: batch i is a function of (seed, i) only.
+  dataset = input_pipeline.train_dataset(config, local_batch)
+  batches = input_pipeline.iterate_from(dataset, start_step, config)
+
+  step_fn = make_step_fn(config, state_sharding, mesh)
+  rng = jax.random.key(config.seed)
+  writer = tensorboardX.SummaryWriter(str(workdir / "tb")) if is_main else None
+  progress = tqdm.tqdm(
+      total=num_steps, initial=start_step, unit="step", dynamic_ncols=True,
+      disable=not (is_main and config.log.progress_bar))
+
+  pending = []  # (step, metrics on device) not yet checked for finiteness
+  last_log = (start_step, time.perf_counter())
+  step = start_step
+  try:
+    while step < num_steps:
+      batch = sharding.global_batch(next(batches), mesh)
+      state, metrics = step_fn(state, batch, rng)
+      step += 1
+      pending.append((step, metrics))
+      progress.update(1)
+
+      log_now = step % config.log.every_steps == 0 or step == num_steps
+      save_now = (ckpt.manager.should_save(step) or step == num_steps
+                  or ckpt.reached_preemption(step))
+      if log_now or save_now:
+        bad = _first_nonfinite(pending)
+        if bad is not None:
+          ckpt.wait_until_finished()
+          raise errors.NonFiniteLossError(
+              f"non-finite {bad[1]}={bad[2]} at step {bad[0]}; stopped, the "
+              f"last good checkpoint is step {ckpt.latest_step()}")
+        if log_now and writer is not None:
+          host = jax.device_get(pending[-1][1])
+          now = time.perf_counter()
+          rate = (step - last_log[0]) * config.train.batch_size / (
+              now - last_log[1])
+          last_log = (step, now)
+          for name, value in host.items():
+            writer.add_scalar(f"train/{name}", float(value), step)
+          writer.add_scalar("train/images_per_sec", rate, step)
+          progress.set_postfix(g=f"{float(host['g_loss']):.3f}",
+                               d=f"{float(host['d_loss']):.3f}")
+        pending.clear()
+      if save_now:
+        ckpt.save(step, state, force=step == num_steps)
+      if (writer is not None and config.log.images_every_steps
+          and step % config.log.images_every_steps == 0):
+        views = sampling.render_views(
+            state.g_graphdef, state.g_ema_params, config, seed=0,
+            num_faces=config.log.num_sample_faces,
+            num_views=config.log.num_sample_views)
+        writer.add_image("samples/ema", sampling.make_grid(views), step,
+                         dataformats="HWC")
+      if ckpt.reached_preemption(step):
+        ckpt.wait_until_finished()
+        break
+  finally:
+    progress.close()
+    ckpt.wait_until_finished()
+    if writer is not None:
+      writer.close()
+
+  if is_main and step == num_steps:
+    write_samples(state, config, workdir)
+  ckpt.close()
+  return state
+
+
+def write_samples(state, config, workdir: pathlib.Path, seed: int = 0):
+  """Multi-view grid (PNG) and orbit animation (GIF) from the EMA weights."""
+  lc = config.log
+  views = sampling.render_views(
+      state.g_graphdef, state.g_ema_params, config, seed=seed,
+      num_faces=lc.num_sample_faces, num_views=lc.num_sample_views)
+  upscale = max(1, 128 // config.data.image_size)
+  sampling.write_grid(workdir / "samples" / "multiview_grid.png", views,
+                      upscale=upscale)
+  sampling.write_orbit(
+      workdir / "samples" / "orbit.gif", state.g_graphdef,
+      state.g_ema_params, config, seed=seed,
+      num_faces=min(lc.num_sample_faces, 4), num_frames=16, upscale=upscale)
+  summary = dict(step=int(state.step),
+                 g_params=train_state_lib.count_params(state.g_params))
+  (workdir / "samples" / "summary.json").write_text(json.dumps(summary))
+  return views
+
+
+def load_config(workdir):
+  """The config a run in ``workdir`` was trained with."""
+  import ml_collections  # pylint: disable=g-import-not-at-top
+  path = pathlib.Path(workdir) / "config.json"
+  if not path.is_file():
+    raise errors.CheckpointError(
+        f"{workdir} is not a training workdir (no config.json)")
+  return ml_collections.ConfigDict(json.loads(path.read_text()))
+
+
+def restore_for_inference(workdir):
+  """(config, state) of the latest checkpoint in ``workdir``."""
+  workdir = pathlib.Path(workdir)
+  if not workdir.is_dir():
+    raise errors.CheckpointError(f"workdir {workdir} does not exist")
+  config = load_config(workdir)
+  ckpt_dir = workdir / "ckpt"
+  if not ckpt_dir.is_dir():
+    raise errors.CheckpointError(f"no checkpoint in {workdir}")
+  ckpt = checkpoint_lib.Checkpointer(ckpt_dir, config.ckpt, read_only=True)
+  mesh = sharding.make_mesh(config)
+  state, _ = create_sharded_state(config, mesh)
+  state = ckpt.restore(state)
+  ckpt.close()
+  return config, state
+
+
+def render_command(workdir, out, *, seed: int, num_faces: int,
+                   num_views: int) -> dict:
+  """``jaxface render``: grid and orbit of the latest EMA generator."""
+  config, state = restore_for_inference(workdir)
+  out = pathlib.Path(out or pathlib.Path(workdir) / "renders")
+  views = sampling.render_views(state.g_graphdef, state.g_ema_params, config,
+                                seed=seed, num_faces=num_faces,
+                                num_views=num_views)
+  upscale = max(1, 128 // config.data.image_size)
+  grid_path = out / f"grid_seed{seed}.png"
+  sampling.write_grid(grid_path, views, upscale=upscale)
+  orbit_path = out / f"orbit_seed{seed}.gif"
+  sampling.write_orbit(orbit_path, state.g_graphdef, state.g_ema_params,
+                       config, seed=seed, num_faces=min(num_faces, 4),
+                       num_frames=16, upscale=upscale)
+  return dict(step=int(state.step), grid=str(grid_path),
+              orbit=str(orbit_path))
