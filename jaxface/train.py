@@ -25,14 +25,15 @@ from jaxface.data import input_pipeline
 
 
 def _first_nonfinite(pending: list[tuple[int, dict]]):
-  """(step, name, value) of the first non-finite metric, or None."""
+  """Description of the first step whose loss or weights are not finite."""
   if not pending:
     return None
   host = jax.device_get([m for _, m in pending])
   for (step, _), metrics in zip(pending, host):
-    for name in ("g_loss", "d_loss"):
-      if not math.isfinite(float(metrics[name])):
-        return step, name, float(metrics[name])
+    if not bool(metrics["finite"]):
+      losses = ", ".join(f"{k}={float(metrics[k]):.4g}"
+                         for k in ("g_loss", "d_loss"))
+      return f"non-finite loss or weights at step {step} ({losses})"
   return None
 
 
@@ -119,9 +120,10 @@ def train_and_evaluate(config, workdir) -> train_state_lib.TrainState:
         bad = _first_nonfinite(pending)
         if bad is not None:
           ckpt.wait_until_finished()
-          raise errors.NonFiniteLossError(
-              f"non-finite {bad[1]}={bad[2]} at step {bad[0]}; stopped, the "
-              f"last good checkpoint is step {ckpt.latest_step()}")
+          last = ckpt.latest_step()
+          kept = ("no checkpoint was written yet" if last is None else
+                  f"the last good checkpoint is step {last}")
+          raise errors.NonFiniteLossError(f"{bad}; stopped, {kept}")
         if log_now and writer is not None:
           host = jax.device_get(pending[-1][1])
           now = time.perf_counter()
@@ -129,7 +131,8 @@ def train_and_evaluate(config, workdir) -> train_state_lib.TrainState:
               now - last_log[1])
           last_log = (step, now)
           for name, value in host.items():
-            writer.add_scalar(f"train/{name}", float(value), step)
+            if name != "finite":
+              writer.add_scalar(f"train/{name}", float(value), step)
           writer.add_scalar("train/images_per_sec", rate, step)
           progress.set_postfix(g=f"{float(host['g_loss']):.3f}",
                                d=f"{float(host['d_loss']):.3f}")

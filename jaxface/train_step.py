@@ -87,7 +87,13 @@ def train_step(state: train_state_lib.TrainState, batch: dict, rng: jax.Array,
       step=state.step + 1, g_params=g_params, d_params=d_params,
       g_ema_params=g_ema_params, g_opt_state=g_opt_state,
       d_opt_state=d_opt_state)
+  # One flag for the host to check: losses and updated weights all finite
+  # (a finite loss can still be followed by an update that overflows).
+  finite = jnp.all(jnp.stack(
+      [jnp.isfinite(g_loss), jnp.isfinite(d_loss)]
+      + [jnp.all(jnp.isfinite(x))
+         for x in jax.tree.leaves((g_params, d_params))]))
   metrics = dict(
-      g_loss=g_loss, d_loss=d_loss, g_grad_norm=optax.global_norm(g_grads),
-      d_grad_norm=optax.global_norm(d_grads), **d_aux)
+      g_loss=g_loss, d_loss=d_loss, g_grad_norm=optax.tree.norm(g_grads),
+      d_grad_norm=optax.tree.norm(d_grads), finite=finite, **d_aux)
   return new_state, metrics

@@ -1,0 +1,35 @@
+# Quickstart: `make demo` (train on built-in synthetic faces), `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEMO_DIR ?= runs/demo
+DATA_DIR ?= data
+
+.PHONY: venv demo test bench clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/jaxface make-data --name synthetic_faces --identities 96 \
+	  --test-identities 8 --views 8 --size 32 --data-dir $(DATA_DIR)
+	$(BIN)/jaxface train --config=configs/small_cpu.py \
+	  --config.data.data_dir=$(DATA_DIR) --workdir $(DEMO_DIR)
+	$(BIN)/jaxface render --workdir $(DEMO_DIR) --out $(DEMO_DIR)/renders
+	@echo "demo outputs in $(DEMO_DIR): samples/, renders/, tb/ (tensorboard --logdir $(DEMO_DIR)/tb)"
+
+test: $(STAMP)
+	JAX_COMPILATION_CACHE_DIR=$(CURDIR)/.cache/jax $(BIN)/python -m pytest -n 2 tests
+
+bench: $(STAMP)
+	$(BIN)/python experiments/bench_train_step.py --config configs/celeba64.py --batch-size 8
+	$(BIN)/python experiments/bench_train_step.py --config configs/celeba64.py --batch-size 32
+
+clean:
+	rm -rf $(VENV) .cache

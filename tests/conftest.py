@@ -1,0 +1,20 @@
+"""Test setup: 8 fake CPU devices and a persistent compilation cache.
+
+Both must be set before JAX is imported anywhere.
+"""
+
+import os
+import pathlib
+
+os.environ["XLA_FLAGS"] = (
+    os.environ.get("XLA_FLAGS", "")
+    + " --xla_force_host_platform_device_count=8")
+os.environ.setdefault(
+    "JAX_COMPILATION_CACHE_DIR",
+    str(pathlib.Path(__file__).resolve().parents[1] / ".cache" / "jax"))
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.5")
+
+# absltest helpers (create_tempdir) read absl flags; pytest does not parse them.
+from absl import flags  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+flags.FLAGS.mark_as_parsed()

@@ -1,0 +1,36 @@
+"""Helpers shared by tests: configs and a small image folder."""
+
+import pathlib
+import runpy
+
+import numpy as np
+from PIL import Image
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+
+
+def load_config(name: str = "tiny"):
+  return runpy.run_path(str(REPO / "configs" / f"{name}.py"))["get_config"]()
+
+
+def write_image_folder(root, num_images: int = 24, size: int = 24, seed=0):
+  """Random-coloured blob images; returns the folder path."""
+  root = pathlib.Path(root)
+  root.mkdir(parents=True, exist_ok=True)
+  rng = np.random.RandomState(seed)
+  yy, xx = np.mgrid[:size, :size] / size
+  for i in range(num_images):
+    cx, cy, r = rng.uniform(0.3, 0.7), rng.uniform(0.3, 0.7), rng.uniform(0.2, 0.4)
+    blob = ((xx - cx) ** 2 + (yy - cy) ** 2 < r ** 2)[..., None]
+    colour, bg = rng.randint(0, 255, 3), rng.randint(0, 255, 3)
+    image = np.where(blob, colour, bg).astype(np.uint8)
+    Image.fromarray(image).save(root / f"{i:03d}.png")
+  return root
+
+
+def folder_config(folder, **train):
+  config = load_config("tiny")
+  config.data.name = "image_folder"
+  config.data.data_dir = str(folder)
+  config.train.update(train)
+  return config

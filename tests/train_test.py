@@ -1,0 +1,230 @@
+"""End-to-end tests of the training loop: sharding, resume, faults."""
+
+import functools
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from absl.testing import absltest
+
+from jaxface import checkpoint as checkpoint_lib
+from jaxface import errors
+from jaxface import sharding
+from jaxface import train
+from jaxface import train_state as train_state_lib
+from jaxface import train_step as train_step_lib
+from tests import testing_utils
+
+JAXFACE = [sys.executable, "-m", "jaxface.main"]
+
+
+def _tree_allclose(a, b, atol):
+  diffs = jax.tree.leaves(jax.tree.map(
+      lambda x, y: float(np.max(np.abs(np.asarray(x, np.float32)
+                                       - np.asarray(y, np.float32)))),
+      a, b))
+  return max(diffs) <= atol, max(diffs)
+
+
+def _run_cli(*args, timeout=240):
+  env = dict(os.environ, JAX_PLATFORMS="cpu")
+  env.pop("XLA_FLAGS", None)  # one device, like a user's machine
+  return subprocess.run(JAXFACE + list(args), capture_output=True, text=True,
+                        timeout=timeout, cwd=testing_utils.REPO, env=env)
+
+
+def _finished_steps(ckpt_dir):
+  """Steps of complete checkpoints (orbax renames temp dirs when done)."""
+  if not ckpt_dir.is_dir():
+    return []
+  return sorted(int(p.name) for p in ckpt_dir.iterdir() if p.name.isdigit())
+
+
+class ShardedStepTest(absltest.TestCase):
+
+  def test_eight_devices_match_one(self):
+    self.assertGreaterEqual(jax.device_count(), 8)
+    config = testing_utils.load_config("tiny")
+    batch = {"image": np.random.RandomState(0).randint(
+        0, 256, (8, 16, 16, 3)).astype(np.uint8)}
+    rng = jax.random.key(1)
+    results = {}
+    for n in (1, 8):
+      config.mesh.data = n
+      mesh = sharding.make_mesh(config)
+      state, state_sh = train.create_sharded_state(config, mesh)
+      step = train.make_step_fn(config, state_sh, mesh)
+      for _ in range(2):
+        state, metrics = step(state, sharding.global_batch(batch, mesh), rng)
+      results[n] = (jax.device_get(state.g_params),
+                    jax.device_get(state.d_params),
+                    jax.device_get(metrics))
+      if n == 8:
+        leaf = jax.tree.leaves(state.g_params)[0]
+        self.assertLen(leaf.sharding.device_set, 8)
+    for i, name in enumerate(["g_params", "d_params", "metrics"]):
+      ok, diff = _tree_allclose(results[1][i], results[8][i], atol=1e-4)
+      self.assertTrue(ok, f"{name} differ by {diff}")
+    # The step did train: parameters moved away from their initial values.
+    init = train_state_lib.create_train_state(config)
+    _, moved = _tree_allclose(init.g_params, results[1][0], atol=0)
+    self.assertGreater(moved, 1e-5)
+
+
+class TrainLoopTest(absltest.TestCase):
+
+  def setUp(self):
+    super().setUp()
+    self.tmp = pathlib.Path(self.create_tempdir().full_path)
+    self.folder = testing_utils.write_image_folder(self.tmp / "images")
+
+  def test_resume_matches_uninterrupted_run(self):
+    config = testing_utils.folder_config(self.folder, num_steps=2)
+    train.train_and_evaluate(config, self.tmp / "resumed")
+    config.train.num_steps = 4
+    resumed = train.train_and_evaluate(config, self.tmp / "resumed")
+    self.assertEqual(int(resumed.step), 4)
+    ckpt = checkpoint_lib.Checkpointer(self.tmp / "resumed" / "ckpt",
+                                       config.ckpt)
+    self.assertEqual(ckpt.latest_step(), 4)
+    straight = train.train_and_evaluate(config, self.tmp / "straight")
+    ok, diff = _tree_allclose(resumed.g_params, straight.g_params, 1e-6)
+    self.assertTrue(ok, f"resumed run differs by {diff}")
+    for name in ("multiview_grid.png", "orbit.gif"):
+      self.assertTrue((self.tmp / "resumed" / "samples" / name).is_file())
+
+  def test_nonfinite_loss_stops_and_keeps_last_good_checkpoint(self):
+    config = testing_utils.folder_config(self.folder, num_steps=2)
+    train.train_and_evaluate(config, self.tmp / "nan")
+    # An infinite learning rate makes G's weights non-finite in step 3.
+    config.train.num_steps = 5
+    config.optim.g_lr = float("inf")
+    with self.assertRaisesRegex(
+        errors.NonFiniteLossError,
+        r"non-finite loss or weights at step 3 .*checkpoint is step 2"):
+      train.train_and_evaluate(config, self.tmp / "nan")
+    ckpt = checkpoint_lib.Checkpointer(self.tmp / "nan" / "ckpt", config.ckpt)
+    self.assertEqual(ckpt.latest_step(), 2)
+    state = ckpt.restore(train_state_lib.create_train_state(config))
+    self.assertTrue(all(bool(jnp.all(jnp.isfinite(x)))
+                        for x in jax.tree.leaves(state.arrays())))
+
+  def test_restore_onto_another_device_count(self):
+    config = testing_utils.folder_config(self.folder, num_steps=1)
+    config.mesh.data = 8
+    trained = train.train_and_evaluate(config, self.tmp / "eight")
+    config.mesh.data = 1
+    mesh = sharding.make_mesh(config)
+    state, _ = train.create_sharded_state(config, mesh)
+    ckpt = checkpoint_lib.Checkpointer(self.tmp / "eight" / "ckpt",
+                                       config.ckpt)
+    restored = ckpt.restore(state)
+    self.assertLen(jax.tree.leaves(restored.g_params)[0].sharding.device_set,
+                   1)
+    ok, diff = _tree_allclose(restored.g_params, trained.g_params, 0.0)
+    self.assertTrue(ok, diff)
+
+
+class CommandLineTest(absltest.TestCase):
+
+  def setUp(self):
+    super().setUp()
+    self.tmp = pathlib.Path(self.create_tempdir().full_path)
+    self.folder = testing_utils.write_image_folder(self.tmp / "images")
+    self.data_flags = ["--config=configs/tiny.py",
+                       "--config.data.name=image_folder",
+                       f"--config.data.data_dir={self.folder}"]
+
+  def assertOneLineError(self, result, pattern):
+    self.assertNotEqual(result.returncode, 0)
+    lines = [l for l in result.stderr.splitlines()
+             if l.startswith("jaxface: error:")]
+    self.assertLen(lines, 1, result.stderr)
+    self.assertNotIn("Traceback", result.stderr)
+    self.assertRegex(lines[0], pattern)
+
+  def test_unknown_config_key(self):
+    result = _run_cli("train", "--config=configs/tiny.py",
+                      "--config.train.bach_size=4", "--workdir",
+                      str(self.tmp / "w"))
+    self.assertOneLineError(result, "unknown config key.*bach_size")
+
+  def test_missing_config_file(self):
+    result = _run_cli("train", "--config=configs/nope.py", "--workdir",
+                      str(self.tmp / "w"))
+    self.assertOneLineError(result, "cannot load config configs/nope.py")
+
+  def test_render_missing_and_empty_workdir(self):
+    result = _run_cli("render", "--workdir", str(self.tmp / "missing"))
+    self.assertOneLineError(result, "does not exist")
+    (self.tmp / "empty").mkdir()
+    result = _run_cli("render", "--workdir", str(self.tmp / "empty"))
+    self.assertOneLineError(result, "not a training workdir")
+
+  def test_train_mismatch_and_render_reproducible(self):
+    workdir = str(self.tmp / "run")
+    result = _run_cli("train", *self.data_flags, "--config.train.num_steps=1",
+                      "--workdir", workdir)
+    self.assertEqual(result.returncode, 0, result.stderr)
+    # Another architecture in the same workdir: named parameter, no damage.
+    result = _run_cli("train", *self.data_flags, "--config.field.hidden=24",
+                      "--workdir", workdir)
+    self.assertOneLineError(
+        result, r"different architecture: parameter g_params/field/\S+ has "
+        r"shape \(\d+(, \d+)?\) in the checkpoint but")
+    # Render twice: identical bytes.
+    outputs = []
+    for out in ("r1", "r2"):
+      result = _run_cli("render", "--workdir", workdir, "--out",
+                        str(self.tmp / out), "--num-faces", "2",
+                        "--num-views", "3", "--seed", "7")
+      self.assertEqual(result.returncode, 0, result.stderr)
+      outputs.append((self.tmp / out / "grid_seed7.png").read_bytes())
+    self.assertEqual(outputs[0], outputs[1])
+
+  def test_sigkill_then_resume_matches_uninterrupted(self):
+    flags = self.data_flags + ["--config.train.num_steps=150",
+                               "--config.ckpt.every_steps=10",
+                               "--config.ckpt.async_save=True"]
+    killed = str(self.tmp / "killed")
+    env = dict(os.environ, JAX_PLATFORMS="cpu")
+    env.pop("XLA_FLAGS", None)
+    proc = subprocess.Popen(
+        JAXFACE + ["train", *flags, "--workdir", killed],
+        cwd=testing_utils.REPO, env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ckpt_dir = pathlib.Path(killed) / "ckpt"
+    deadline = time.time() + 180
+    while time.time() < deadline:
+      steps = _finished_steps(ckpt_dir)
+      if steps and max(steps) >= 30:
+        break
+      time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    steps = _finished_steps(ckpt_dir)
+    self.assertTrue(steps and max(steps) < 150, steps)
+    result = _run_cli("train", *flags, "--workdir", killed)
+    self.assertEqual(result.returncode, 0, result.stderr)
+    straight = str(self.tmp / "straight")
+    result = _run_cli("train", *flags, "--workdir", straight)
+    self.assertEqual(result.returncode, 0, result.stderr)
+    config = testing_utils.load_config("tiny")
+    states = []
+    for workdir in (killed, straight):
+      ckpt = checkpoint_lib.Checkpointer(pathlib.Path(workdir) / "ckpt",
+                                         config.ckpt, read_only=True)
+      self.assertEqual(ckpt.latest_step(), 150)
+      states.append(ckpt.restore(train_state_lib.create_train_state(config)))
+    ok, diff = _tree_allclose(states[0].g_params, states[1].g_params, 1e-6)
+    self.assertTrue(ok, f"killed+resumed run differs by {diff}")
+
+
+if __name__ == "__main__":
+  absltest.main()
