@@ -25,6 +25,9 @@ def get_config(arg=None):
       object_scale=0.21,  # half-size of the object box in world units
       box_padding=0.1,  # density is zeroed outside the padded box
       sample_in_box=False,  # GIRAFFE samples all of [near, far]
+      # Evaluate the field only on the bins that can meet the object box
+      # (exactly the same image: the others have zero density).
+      skip_empty_samples=True,
       density_activation="relu",
   )
   # Stage 3: feature field (object MLP and background MLP).

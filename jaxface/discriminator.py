@@ -3,7 +3,8 @@
 ``DCGANDiscriminator`` is GIRAFFE's: strided 4x4 convs doubling channels down
 to 4x4, then a 4x4 valid conv to one logit. ``ResNetDiscriminator`` is the
 residual alternative (two 3x3 convs per block, average-pool downsampling,
-1x1-conv shortcut), stronger at higher resolutions.
+1x1-conv shortcut), stronger at higher resolutions. Both use ``layers.Conv``,
+whose second derivatives (needed by R1) are fast.
 """
 
 import math
@@ -11,6 +12,8 @@ import math
 import jax
 import jax.numpy as jnp
 from flax import nnx
+
+from jaxface import layers
 
 
 class DCGANDiscriminator(nnx.Module):
@@ -21,11 +24,10 @@ class DCGANDiscriminator(nnx.Module):
     channels = [3] + [num_features // 2 ** (num_layers - 1 - i)
                       for i in range(num_layers)]
     self.blocks = nnx.List([
-        nnx.Conv(channels[i], channels[i + 1], (4, 4), strides=(2, 2),
-                 padding=((1, 1), (1, 1)), rngs=rngs)
+        layers.Conv(channels[i], channels[i + 1], 4, stride=2, padding=1,
+                    rngs=rngs)
         for i in range(num_layers)])
-    self.conv_out = nnx.Conv(channels[-1], 1, (4, 4), padding="VALID",
-                             rngs=rngs)
+    self.conv_out = layers.Conv(channels[-1], 1, 4, rngs=rngs)
 
   def __call__(self, images: jax.Array) -> jax.Array:
     net = images
@@ -38,9 +40,9 @@ class ResidualBlock(nnx.Module):
   """Pre-activation residual block that halves the resolution."""
 
   def __init__(self, in_ch: int, out_ch: int, rngs: nnx.Rngs):
-    self.conv_a = nnx.Conv(in_ch, in_ch, (3, 3), rngs=rngs)
-    self.conv_b = nnx.Conv(in_ch, out_ch, (3, 3), rngs=rngs)
-    self.shortcut = nnx.Conv(in_ch, out_ch, (1, 1), use_bias=False, rngs=rngs)
+    self.conv_a = layers.Conv(in_ch, in_ch, 3, padding=1, rngs=rngs)
+    self.conv_b = layers.Conv(in_ch, out_ch, 3, padding=1, rngs=rngs)
+    self.shortcut = layers.Conv(in_ch, out_ch, 1, use_bias=False, rngs=rngs)
 
   def __call__(self, x):
     net = self.conv_a(jax.nn.leaky_relu(x, 0.2))
@@ -58,7 +60,7 @@ class ResNetDiscriminator(nnx.Module):
     channels = [min(num_features, num_features // 2 ** (num_blocks - i))
                 for i in range(num_blocks + 1)]
     channels = [max(c, 16) for c in channels]
-    self.from_rgb = nnx.Conv(3, channels[0], (1, 1), rngs=rngs)
+    self.from_rgb = layers.Conv(3, channels[0], 1, rngs=rngs)
     self.blocks = nnx.List([
         ResidualBlock(channels[i], channels[i + 1], rngs)
         for i in range(num_blocks)])

@@ -8,6 +8,7 @@ feature image and upsamples it with the neural renderer.
 import flax.struct
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import nnx
 
 from jaxface import field
@@ -65,6 +66,7 @@ class Generator(nnx.Module):
     self.object_scale = float(rc.object_scale)
     self.box_padding = float(rc.box_padding)
     self.sample_in_box = bool(rc.sample_in_box)
+    self.window = self._box_window(rc) if rc.skip_empty_samples else None
     self.density_activation = rc.density_activation
     self.field = field.FeatureField(
         hidden=fc.hidden, num_layers=fc.num_layers, skips=tuple(fc.skips),
@@ -82,6 +84,19 @@ class Generator(nnx.Module):
         feature_dim=fc.feature_dim, num_features=nc.num_features,
         min_features=nc.min_features, input_size=rc.feature_size,
         output_size=config.data.image_size, rngs=rngs)
+
+  def _box_window(self, rc):
+    """Most bins of [near, far] a ray can have inside the object box.
+
+    A ray's segment inside the box is at most its diagonal long, so it meets
+    at most ``ceil(diagonal / bin) + 1`` consecutive bins. None if no saving.
+    """
+    if rc.sample_in_box:
+      return None
+    diagonal = 2.0 * np.sqrt(3.0) * self.object_scale * (1 + self.box_padding)
+    bin_width = (self.far - self.near) / self.num_samples
+    window = int(np.ceil(diagonal / bin_width)) + 1
+    return window if window < self.num_samples else None
 
   def __call__(self, latents: Latents, camera: structs.Camera,
                depth_key=None) -> GeneratorOutput:
@@ -107,6 +122,18 @@ class Generator(nnx.Module):
     depths = rays_lib.stratified_depths(
         depth_key, near, far, (batch, size * size), self.num_samples,
         jitter=depth_key is not None)
+    intervals = volume_render.sample_intervals(depths, far)
+    if self.window is not None:
+      # Samples outside the box have zero density and add nothing: evaluate
+      # only the window of bins that starts at the box entry. Identical
+      # result, num_samples / window times less field work.
+      t_enter, _, _ = rays_lib.ray_box_interval(rays, half, near, far)
+      bin_width = (far - near) / self.num_samples
+      first = jnp.clip(jnp.floor((t_enter - near) / bin_width),
+                       0, self.num_samples - self.window).astype(jnp.int32)
+      index = first[..., None] + jnp.arange(self.window)
+      depths = jnp.take_along_axis(depths, index, axis=-1)
+      intervals = jnp.take_along_axis(intervals, index, axis=-1)
     points = rays_lib.points_along(rays, depths) / self.object_scale
     directions = jnp.broadcast_to(rays.directions[:, :, None], points.shape)
     raw_density, features = self.field(
@@ -123,7 +150,7 @@ class Generator(nnx.Module):
       background = self.background(
           rays.directions, latents.z_bg_shape, latents.z_bg_app)
     renderings = volume_render.composite(
-        density, features, depths, rays, far, background)
+        density, features, depths, rays, far, background, intervals)
     feature_image = renderings.features.reshape(batch, size, size, -1)
     images = self.renderer(feature_image)
     return GeneratorOutput(

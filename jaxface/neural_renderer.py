@@ -37,8 +37,8 @@ class NeuralRenderer(nnx.Module):
     self.conv_in = nnx.data(
         nnx.Conv(feature_dim, num_features, (1, 1), rngs=rngs)
         if feature_dim != num_features else None)
-    channels = [max(num_features // 2 ** i, min_features)
-                for i in range(num_blocks + 1)]
+    channels = [num_features] + [max(num_features // 2 ** i, min_features)
+                                 for i in range(1, num_blocks + 1)]
     self.blocks = nnx.List([
         nnx.Conv(channels[i], channels[i + 1], (3, 3), rngs=rngs)
         for i in range(num_blocks)])

@@ -49,7 +49,7 @@ def compositing_weights(density: jax.Array, intervals: jax.Array) -> jax.Array:
 
 
 def composite(density, features, depths, rays: structs.Rays, far,
-              background=None) -> structs.Renderings:
+              background=None, intervals=None) -> structs.Renderings:
   """Alpha-composites samples along rays into per-ray features.
 
   Args:
@@ -61,12 +61,15 @@ def composite(density, features, depths, rays: structs.Rays, far,
       rays get this depth.
     background: [batch, rays, channels] features behind the object, or None
       for a zero (black) background.
+    intervals: [batch, rays, samples] segment lengths; derived from
+      ``depths`` and ``far`` if None.
 
   Returns:
     ``structs.Renderings`` with [batch, rays, channels] features,
     [batch, rays] camera-axis depth and opacity.
   """
-  intervals = sample_intervals(depths, far)
+  if intervals is None:
+    intervals = sample_intervals(depths, far)
   weights = compositing_weights(density, intervals)
   opacity = jnp.sum(weights, axis=-1)
   rendered = jnp.einsum("brs,brsc->brc", weights, features)
