@@ -1,0 +1,195 @@
+"""Tests for the positional encoding and the feature fields."""
+
+from absl.testing import absltest
+from absl.testing import parameterized
+import chex
+from flax import nnx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxface import field
+
+_BATCH, _POINTS = 2, 5
+_Z_SHAPE, _Z_APP, _FEATURES = 6, 4, 7
+
+
+def _encoding_reference(x, num_freqs):
+  """[sin(2^k pi x_d)] then [cos(2^k pi x_d)], frequency-major."""
+  x = np.asarray(x, np.float64)
+  dims = x.shape[-1]
+  out = np.zeros(x.shape[:-1] + (2 * num_freqs * dims,))
+  for k in range(num_freqs):
+    for d in range(dims):
+      angle = 2.0**k * np.pi * x[..., d]
+      out[..., k * dims + d] = np.sin(angle)
+      out[..., num_freqs * dims + k * dims + d] = np.cos(angle)
+  return out
+
+
+def _random_init(make_module, seed=0):
+  """``make_module()`` with random parameters drawn in numpy.
+
+  The properties tested hold for any parameters; filling the abstract module
+  avoids compiling the initialisers for every layer shape.
+  """
+  graphdef, state = nnx.split(nnx.eval_shape(make_module))
+  rng = np.random.default_rng(seed)
+
+  def init(leaf):
+    if len(leaf.shape) == 1:  # biases
+      values = rng.normal(scale=0.1, size=leaf.shape)
+    else:  # kernels, [..., in, out]
+      values = rng.normal(size=leaf.shape) / np.sqrt(np.prod(leaf.shape[:-1]))
+    return jnp.asarray(values, leaf.dtype)
+
+  return nnx.merge(graphdef, jax.tree.map(init, state))
+
+
+def _make_field(view_freqs=2, skips=(1,), num_layers=3):
+  return _random_init(
+      lambda: field.FeatureField(
+          hidden=16,
+          num_layers=num_layers,
+          skips=skips,
+          pos_freqs=3,
+          view_freqs=view_freqs,
+          z_shape_dim=_Z_SHAPE,
+          z_app_dim=_Z_APP,
+          feature_dim=_FEATURES,
+          rngs=nnx.Rngs(0),
+      )
+  )
+
+
+@nnx.jit
+def _apply(module, *args):
+  return module(*args)
+
+
+def _inputs(seed=0):
+  rng = np.random.default_rng(seed)
+  points = rng.uniform(-1, 1, (_BATCH, _POINTS, 3)).astype(np.float32)
+  dirs = rng.normal(size=(_BATCH, _POINTS, 3))
+  dirs = dirs / np.linalg.norm(dirs, axis=-1, keepdims=True)
+  z_shape = rng.normal(size=(_BATCH, _Z_SHAPE)).astype(np.float32)
+  z_app = rng.normal(size=(_BATCH, _Z_APP)).astype(np.float32)
+  return points, dirs.astype(np.float32), z_shape, z_app
+
+
+def _differs(a, b):
+  return float(np.max(np.abs(np.asarray(a) - np.asarray(b)))) > 1e-6
+
+
+class PositionalEncodingTest(parameterized.TestCase):
+
+  @parameterized.parameters((1, 3), (4, 3), (3, 2))
+  def test_matches_reference(self, num_freqs, dims):
+    rng = np.random.default_rng(num_freqs)
+    x = rng.uniform(-1, 1, (2, 4, dims)).astype(np.float32)
+    enc = field.positional_encoding(x, num_freqs)
+    chex.assert_shape(enc, (2, 4, 2 * num_freqs * dims))
+    np.testing.assert_allclose(
+        enc, _encoding_reference(x, num_freqs), atol=1e-5
+    )
+
+  def test_known_values(self):
+    enc = np.asarray(
+        field.positional_encoding(np.array([[0.0], [0.5]], np.float32), 2)
+    )
+    # x=0: sin 0, sin 0, cos 0, cos 0; x=1/2: sin pi/2, sin pi, cos..., cos pi.
+    np.testing.assert_allclose(enc[0], [0, 0, 1, 1], atol=1e-6)
+    np.testing.assert_allclose(enc[1], [1, 0, 0, -1], atol=1e-6)
+
+
+class FeatureFieldTest(parameterized.TestCase):
+
+  @parameterized.parameters(
+      dict(view_freqs=2, skips=(1,), num_layers=3),
+      dict(view_freqs=0, skips=(), num_layers=2),
+      dict(view_freqs=1, skips=(1, 2), num_layers=4),
+  )
+  def test_output_shapes(self, view_freqs, skips, num_layers):
+    f = _make_field(view_freqs, skips, num_layers)
+    density, features = _apply(f, *_inputs())
+    chex.assert_shape(density, (_BATCH, _POINTS))
+    chex.assert_shape(features, (_BATCH, _POINTS, _FEATURES))
+    chex.assert_tree_all_finite((density, features))
+
+  def test_density_ignores_appearance_and_view(self):
+    f = _make_field()
+    points, dirs, z_shape, z_app = _inputs()
+    _, dirs2, _, z_app2 = _inputs(seed=1)
+    density, features = _apply(f, points, dirs, z_shape, z_app)
+    density_app, features_app = _apply(f, points, dirs, z_shape, z_app2)
+    density_dir, features_dir = _apply(f, points, dirs2, z_shape, z_app)
+    density_none, _ = _apply(f, points, None, z_shape, z_app)
+    np.testing.assert_array_equal(density_app, density)
+    np.testing.assert_array_equal(density_dir, density)
+    np.testing.assert_array_equal(density_none, density)
+    self.assertTrue(_differs(features_app, features))
+    self.assertTrue(_differs(features_dir, features))
+
+  def test_density_depends_on_shape_and_position(self):
+    f = _make_field()
+    points, dirs, z_shape, z_app = _inputs()
+    points2, _, z_shape2, _ = _inputs(seed=1)
+    density, _ = _apply(f, points, dirs, z_shape, z_app)
+    self.assertTrue(
+        _differs(_apply(f, points, dirs, z_shape2, z_app)[0], density)
+    )
+    self.assertTrue(
+        _differs(_apply(f, points2, dirs, z_shape, z_app)[0], density)
+    )
+
+  def test_codes_act_per_scene(self):
+    # Changing scene 0's codes leaves scene 1 untouched.
+    f = _make_field()
+    points, dirs, z_shape, z_app = _inputs()
+    density, features = _apply(f, points, dirs, z_shape, z_app)
+    z_shape2, z_app2 = z_shape.copy(), z_app.copy()
+    z_shape2[0] += 1.0
+    z_app2[0] += 1.0
+    density2, features2 = _apply(f, points, dirs, z_shape2, z_app2)
+    np.testing.assert_array_equal(density2[1], density[1])
+    np.testing.assert_array_equal(features2[1], features[1])
+    self.assertTrue(_differs(density2[0], density[0]))
+
+  def test_no_view_dependence_without_view_freqs(self):
+    f = _make_field(view_freqs=0)
+    points, dirs, z_shape, z_app = _inputs()
+    _, dirs2, _, _ = _inputs(seed=1)
+    _, features = _apply(f, points, dirs, z_shape, z_app)
+    np.testing.assert_array_equal(
+        _apply(f, points, dirs2, z_shape, z_app)[1], features
+    )
+
+
+class BackgroundFieldTest(absltest.TestCase):
+
+  def test_shapes_and_dependence(self):
+    bg = _random_init(
+        lambda: field.BackgroundField(
+            hidden=8,
+            num_layers=2,
+            view_freqs=2,
+            z_shape_dim=3,
+            z_app_dim=5,
+            feature_dim=_FEATURES,
+            rngs=nnx.Rngs(0),
+        )
+    )
+    rng = np.random.default_rng(0)
+    dirs = rng.normal(size=(_BATCH, 9, 3)).astype(np.float32)
+    z_shape = rng.normal(size=(_BATCH, 3)).astype(np.float32)
+    z_app = rng.normal(size=(_BATCH, 5)).astype(np.float32)
+    out = _apply(bg, dirs, z_shape, z_app)
+    chex.assert_shape(out, (_BATCH, 9, _FEATURES))
+    chex.assert_tree_all_finite(out)
+    self.assertTrue(_differs(_apply(bg, -dirs, z_shape, z_app), out))
+    self.assertTrue(_differs(_apply(bg, dirs, z_shape, z_app + 1.0), out))
+    self.assertTrue(_differs(_apply(bg, dirs, z_shape + 1.0, z_app), out))
+
+
+if __name__ == "__main__":
+  absltest.main()
