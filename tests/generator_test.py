@@ -241,6 +241,31 @@ class GeneratorRenderTest(parameterized.TestCase):
         0.1,
     )
 
+  def test_skipping_empty_samples_changes_nothing(self):
+    # Evaluating only the bins that can meet the box must give the image of
+    # evaluating all of them (the others have zero density).
+    dense = _init_generator(
+        _config(
+            sample_in_box=False,
+            density_activation="relu",
+            num_samples=16,
+            skip_empty_samples=False,
+        )
+    )
+    nnx.update(dense, nnx.state(self.full))
+    self.assertIsNotNone(self.full.window)
+    self.assertIsNone(dense.window)
+    for cams, latents, key in (
+        (self.cams, self.latents, None),
+        (self.wide_cams, self.wide_latents, None),
+        (self.wide_cams, self.wide_latents, jax.random.key(6)),
+    ):
+      windowed = _render(self.full, latents, cams, key)
+      self.assertGreater(float(np.max(windowed.opacity)), 0.1)
+      chex.assert_trees_all_close(
+          windowed, _render(dense, latents, cams, key), atol=1e-5, rtol=1e-5
+      )
+
   def test_deterministic_without_depth_key(self):
     g = self.full
     first = _render(g, self.latents, self.cams, None)
