@@ -42,6 +42,10 @@ class FeatureField(nnx.Module):
     self.pos_freqs = pos_freqs
     self.view_freqs = view_freqs
     self.skips = tuple(skips)
+    if any(not 0 < k < num_layers - 1 for k in self.skips):
+      raise ValueError(
+          f"skips {self.skips} must be inside (0, {num_layers - 1}): a skip "
+          "after the last hidden layer would never be used")
     self.fc_pos = nnx.Linear(pos_dim, hidden, rngs=rngs)
     self.fc_shape = nnx.Linear(z_shape_dim, hidden, rngs=rngs)
     self.blocks = nnx.List([

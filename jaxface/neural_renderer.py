@@ -29,8 +29,8 @@ class NeuralRenderer(nnx.Module):
 
   def __init__(self, *, feature_dim: int, num_features: int, min_features: int,
                input_size: int, output_size: int, rngs: nnx.Rngs):
-    num_blocks = int(math.log2(output_size // input_size))
-    if input_size * 2 ** num_blocks != output_size:
+    num_blocks = int(math.log2(max(output_size // input_size, 1)))
+    if output_size < input_size or input_size * 2 ** num_blocks != output_size:
       raise ValueError(
           f"output_size {output_size} is not input_size {input_size} times a "
           "power of two")
