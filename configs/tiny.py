@@ -14,7 +14,7 @@ def get_config(arg=None):
                       bg_hidden=8, z_bg_shape_dim=4, z_bg_app_dim=4)
   config.neural_renderer.update(num_features=16, min_features=8)
   config.disc.num_features = 32
-  config.data.update(image_size=16, train_identities=4, test_identities=2,
+  config.data.update(image_size=32, train_identities=4, test_identities=2,
                      views=2, num_workers=0)
   config.train.update(batch_size=8, num_steps=2)
   config.ckpt.update(every_steps=1, async_save=False)

@@ -11,6 +11,7 @@ import os
 import sys
 
 from absl import flags
+from absl import logging
 from ml_collections import config_flags
 
 _CONFIG = config_flags.DEFINE_config_file(
@@ -86,6 +87,10 @@ def _parse_config(rest: list[str], required: bool):
 
 def main(argv: list[str]) -> None:
   args, rest = _parser().parse_known_args(argv[1:])
+  # Library chatter (tfds config notices, orbax info) would bury the progress
+  # bar; JAXFACE_VERBOSE=1 brings it back.
+  if not os.environ.get("JAXFACE_VERBOSE"):
+    logging.set_verbosity(logging.ERROR)
   # Imported after parsing so `--help` is instant.
   from jaxface import errors  # pylint: disable=g-import-not-at-top
   try:

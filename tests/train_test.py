@@ -51,8 +51,9 @@ class ShardedStepTest(absltest.TestCase):
   def test_eight_devices_match_one(self):
     self.assertGreaterEqual(jax.device_count(), 8)
     config = testing_utils.load_config("tiny")
+    size = config.data.image_size
     batch = {"image": np.random.RandomState(0).randint(
-        0, 256, (8, 16, 16, 3)).astype(np.uint8)}
+        0, 256, (8, size, size, 3)).astype(np.uint8)}
     rng = jax.random.key(1)
     results = {}
     for n in (1, 8):

@@ -1,0 +1,164 @@
+"""Training input: random-access sources -> deterministic global batches.
+
+Batches are a pure function of (seed, step): the source is shuffled per
+epoch by grain and indexed by step, so a resumed run reads exactly the
+batches an uninterrupted run would have read. Each process reads only its
+own shard of the data.
+
+Sources (``config.data.name``):
+  * ``synthetic_faces``: the built-in data set (``jaxface make-data``).
+  * ``tfds:NAME``: any TFDS data set prepared in ``data.data_dir`` in the
+    ``array_record`` format (read without TensorFlow), e.g. ``tfds:celeb_a``.
+  * ``image_folder``: every image below ``data.data_dir``.
+"""
+
+import pathlib
+
+import grain
+import jax
+import numpy as np
+from PIL import Image
+
+from jaxface import errors
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".tif",
+                  ".tiff")
+
+
+def center_crop_resize(image: np.ndarray, size: int) -> np.ndarray:
+  """Square centre crop, then area/bicubic resize to [size, size, 3] uint8."""
+  pil = Image.fromarray(image)
+  if pil.mode != "RGB":
+    pil = pil.convert("RGB")
+  w, h = pil.size
+  side = min(w, h)
+  left, top = (w - side) // 2, (h - side) // 2
+  pil = pil.crop((left, top, left + side, top + side))
+  if side != size:
+    pil = pil.resize((size, size), Image.Resampling.BICUBIC, reducing_gap=2.0)
+  return np.asarray(pil, dtype=np.uint8)
+
+
+class ImageFolderSource:
+  """Random-access source over the image files below a directory."""
+
+  def __init__(self, root):
+    root = pathlib.Path(root)
+    if not root.is_dir():
+      raise errors.DataError(f"image folder {root} does not exist")
+    self.paths = sorted(p for p in root.rglob("*")
+                        if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not self.paths:
+      raise errors.DataError(f"image folder {root} contains no images")
+
+  def __len__(self):
+    return len(self.paths)
+
+  def __getitem__(self, index):
+    path = self.paths[index]
+    try:
+      with Image.open(path) as im:
+        image = np.asarray(im.convert("RGB"))
+    except (OSError, ValueError) as e:
+      raise errors.DataError(f"cannot read image {path}: {e}") from e
+    return {"image": image}
+
+
+def _synthetic_source(data_config, split):
+  # Imported lazily: the builder pulls in the head model and renderer.
+  from jaxface.data import synthetic_faces  # pylint: disable=g-import-not-at-top
+  settings = dict(train_identities=data_config.train_identities,
+                  test_identities=data_config.test_identities,
+                  views=data_config.views, size=data_config.image_size,
+                  seed=data_config.seed)
+  try:
+    builder = synthetic_faces.load_builder(data_config.data_dir, **settings)
+  except ValueError as e:
+    raise errors.ConfigError(f"invalid synthetic_faces data settings: {e}")
+  except FileNotFoundError as e:
+    raise errors.DataError(
+        f"synthetic faces with these data settings are not in "
+        f"{data_config.data_dir}; generate them with: jaxface make-data "
+        f"--identities {settings['train_identities']} --test-identities "
+        f"{settings['test_identities']} --views {settings['views']} --size "
+        f"{settings['size']} --seed {settings['seed']} --data-dir "
+        f"{data_config.data_dir}") from e
+  return builder.as_data_source(split)
+
+
+def _tfds_source(name, data_dir, split):
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  try:
+    builder = tfds.builder(name, data_dir=data_dir)
+  except Exception as e:  # tfds raises many types for unknown names
+    raise errors.DataError(f"unknown TFDS data set {name!r}: {e}") from e
+  if not builder.is_prepared():
+    raise errors.DataError(
+        f"TFDS data set {name!r} is not prepared in {data_dir}; prepare it "
+        "with file_format='array_record'")
+  return builder.as_data_source(split)
+
+
+def make_source(data_config, split: str = "train"):
+  """A random-access source of dicts with an ``image`` [h, w, 3] uint8."""
+  name = data_config.name
+  if name == "synthetic_faces":
+    return _synthetic_source(data_config, split)
+  if name == "image_folder":
+    return ImageFolderSource(data_config.data_dir)
+  if name.startswith("tfds:"):
+    return _tfds_source(name[len("tfds:"):], data_config.data_dir, split)
+  raise errors.ConfigError(
+      f"unknown data.name {name!r}: synthetic_faces, image_folder or tfds:NAME")
+
+
+class _ToTrainingExample(grain.transforms.Map):
+  """Keeps the image only, at the configured size."""
+
+  def __init__(self, size: int):
+    self.size = size
+
+  def map(self, example):
+    image = np.asarray(example["image"])
+    if image.ndim == 2:
+      image = np.repeat(image[..., None], 3, axis=-1)
+    if image.shape != (self.size, self.size, 3):
+      image = center_crop_resize(image, self.size)
+    return {"image": image}
+
+
+def train_dataset(config, local_batch_size: int, *, source=None):
+  """The infinite, shuffled, batched training set of this process.
+
+  Args:
+    config: run config (``data`` and ``seed`` sections).
+    local_batch_size: examples per batch fed by this process.
+    source: overrides ``make_source`` (tests).
+
+  Returns:
+    A ``grain.MapDataset`` whose element ``i`` is the batch of step ``i``:
+    dict with ``image`` uint8 [local_batch_size, size, size, 3].
+  """
+  source = make_source(config.data) if source is None else source
+  if len(source) < local_batch_size * jax.process_count():
+    raise errors.DataError(
+        f"the data set has {len(source)} examples, fewer than one batch of "
+        f"{local_batch_size * jax.process_count()}")
+  ds = grain.MapDataset.source(source)
+  ds = ds[jax.process_index()::jax.process_count()]
+  ds = ds.shuffle(seed=config.data.seed + config.seed).repeat(None)
+  ds = ds.map(_ToTrainingExample(config.data.image_size))
+  return ds.batch(local_batch_size, drop_remainder=True)
+
+
+def iterate_from(dataset, start_step: int, config):
+  """A prefetching iterator over ``dataset`` starting at batch ``start_step``.
+
+  Grain's lazy slicing keeps this O(1) however large ``start_step`` is.
+  """
+  ds = dataset.slice(slice(start_step, None))
+  if config.data.num_workers > 0:
+    read = grain.ReadOptions(num_threads=config.data.num_workers,
+                             prefetch_buffer_size=config.data.prefetch)
+    return iter(ds.to_iter_dataset(read_options=read))
+  return iter(ds)
