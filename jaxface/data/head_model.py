@@ -515,7 +515,7 @@ def _scale(shape_params):
   return HEAD_SCALE * shape_params[..., _IDX["head_scale"]]
 
 
-def sdf_xyz(x, y, z, shape_params, expression):
+def sdf_xyz(x, y, z, shape_params, expression, clip: bool = True):
   """Signed distance to the head, in world units.
 
   Args:
@@ -524,21 +524,25 @@ def sdf_xyz(x, y, z, shape_params, expression):
     z: [...] world z.
     shape_params: [P] identity shape.
     expression: [E] expression.
+    clip: intersect with the foreground box (cuts the neck).
 
   Returns:
-    [...] distances (negative inside), clipped to the foreground box.
+    [...] distances (negative inside).
   """
   scale = _scale(shape_params)
   distance, _ = _head((x / scale, y / scale, z / scale), shape_params,
                       expression)
   # Scaling space by 1/scale scales distances by the same factor.
-  return jnp.maximum(distance * scale, _box((x, y, z), BOX_HALF_SIZE))
+  distance = distance * scale
+  if clip:
+    distance = jnp.maximum(distance, _box((x, y, z), BOX_HALF_SIZE))
+  return distance
 
 
-def sdf(points, shape_params, expression):
+def sdf(points, shape_params, expression, clip: bool = True):
   """``sdf_xyz`` for [..., 3] points; returns [...] world distances."""
   return sdf_xyz(points[..., 0], points[..., 1], points[..., 2],
-                 shape_params, expression)
+                 shape_params, expression, clip)
 
 
 def material(points, shape_params, expression, colors):
@@ -591,7 +595,7 @@ def material_xyz(x, y, z, shape_params, expression, colors):
   rim = jax.nn.sigmoid((np.cos(0.42) - cos_gaze) / 0.01)
 
   # Hair: faint strands so that large hair areas are not flat.
-  strands = 0.94 + 0.06 * jnp.sin(90.0 * x + 3.0 * jnp.sin(8.0 * y))
+  strands = 0.94 + 0.06 * jnp.sin(90.0 * jnp.abs(x) + 3.0 * jnp.sin(8.0 * y))
 
   # Mouth and nostril walls: dark, with upper teeth in an open mouth. Only
   # points well inside the closed face count: the outer skin has cavity ~ 0.
