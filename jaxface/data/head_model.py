@@ -71,7 +71,7 @@ SHAPE_SPECS = (
     ("lower_lip", 0.038, 0.07),
     ("ear_size", 0.85, 1.15),
     ("ear_angle", 0.1, 0.5),  # radians the ear stands off the skull.
-    ("neck_width", 0.40, 0.50),
+    ("neck_width", 0.44, 0.54),
     ("hair_thickness", 0.02, 0.2),
     ("hairline_front", 0.42, 0.82),
     ("hairline_back", -0.8, -0.35),
@@ -278,7 +278,7 @@ def sample_identity(key: jax.Array):
   skin = jnp.clip(skin * jitter[0], 0.0, 1.0)
   hair = jnp.clip(hair * jitter[1], 0.0, 1.0)
   iris = jnp.clip(iris * jitter[2], 0.0, 1.0)
-  lips = skin * jnp.array([0.86, 0.58, 0.58]) + jnp.array([0.06, 0.0, 0.0])
+  lips = skin * jnp.array([0.8, 0.5, 0.5]) + jnp.array([0.1, 0.0, 0.02])
   colors = jnp.stack([skin, lips, hair, iris]).astype(jnp.float32)
   return shape.astype(jnp.float32), colors
 
@@ -373,11 +373,12 @@ def _head(q, shape_params, expression):
       (0.42, ey + 0.15, surface_z(0.42, ey + 0.15) - 0.06), 0.07)
   skull = smooth_min(skull, ridge, 0.08)
   eye_surface = surface_z(ex, ey)
-  socket = _ellipsoid(qm, (ex, ey + 0.01, eye_surface + 0.03),
-                      (0.19, 0.13, 0.14))
+  socket = _ellipsoid(qm, (ex, ey + 0.01, eye_surface + 0.06),
+                      (0.17, 0.12, 0.14))
   skull = smooth_subtract(skull, socket, 0.06)
   eye_c = (ex, ey, eye_surface - 0.025 - er)
   eyeball = _sphere(qm, eye_c, er)
+  skull = jnp.minimum(skull, eyeball)
   tilt = s["eye_tilt"]
   tilt_norm = jnp.sqrt(1.0 + tilt * tilt)
   close = e["eye_close"]
@@ -438,8 +439,10 @@ def _head(q, shape_params, expression):
   # Brows: a slight ridge, painted with hair colour.
   bh = ey + s["brow_height"] + 0.06 * e["brow_raise"]
   brow_outer_y = bh + s["brow_tilt"] + 0.01 * e["brow_raise"] - 0.01
-  brow = _capsule(qm, (0.09, bh, surface_z(0.09, bh)),
-                  (0.44, brow_outer_y, surface_z(0.44, brow_outer_y) - 0.02),
+  # Anchored a little in front of the unblended skull: the brow ridge
+  # bulges the real surface forward there.
+  brow = _capsule(qm, (0.13, bh, surface_z(0.13, bh) + 0.02),
+                  (0.44, brow_outer_y, surface_z(0.44, brow_outer_y)),
                   s["brow_thickness"])
   skull = smooth_min(skull, brow, 0.02)
 
@@ -473,8 +476,8 @@ def _head(q, shape_params, expression):
   slope = (hf - hb) / 1.8
   recession, sweep = 0.3 * s["hair_recession"], 0.12 * s["hair_sweep"]
   hairline = hb + slope * (z + 1.0) + recession * x * x + sweep * x
-  # Bound of the hairline's gradient (|x| <= 1 inside the head).
-  grad_x = 2.0 * recession + jnp.abs(sweep)
+  # Bound of the hairline's gradient (|x| <= 1.4 inside the box).
+  grad_x = 2.8 * recession + jnp.abs(sweep)
   hairline_d = (hairline - y) / jnp.sqrt(1.0 + grad_x ** 2 + slope ** 2)
   cap = smooth_max(shell, hairline_d, 0.05)
   length = s["hair_length"]
@@ -494,10 +497,10 @@ def _head(q, shape_params, expression):
       "lips": smooth_subtract(lips, slit, 0.008),
       "eye": eyeball,
       "hair": hair,
-      "brow": brow - 0.012,
+      "brow": brow - 0.025,
       # Negative inside the mouth and nostrils, where the surface is the
       # wall of a cavity.
-      "cavity": jnp.minimum(face_closed, skull_open - 0.01),
+      "cavity": jnp.minimum(face_closed, skull_open),
       "eye_centre": eye_c,
       "tip_y": tip_y,
       "mouth_y": mh,
@@ -582,10 +585,13 @@ def material_xyz(x, y, z, shape_params, expression, colors):
   qm = (jnp.abs(x), y, z)
   to_cheek = _sub(qm, parts["cheek_centre"])
   blush = jnp.exp(-_dot(to_cheek, to_cheek) / 0.03)
-  beard = (s["beard"]
-           * jax.nn.sigmoid((parts["tip_y"] - 0.08 - y) / 0.02)
-           * jax.nn.sigmoid((z + 0.05) / 0.04)
-           * jax.nn.sigmoid((y - parts["chin_y"] + 0.3) / 0.03))
+  # Beard: below a line from the upper lip down to the jaw angle, in front
+  # of the ears and above the throat.
+  beard_top = parts["tip_y"] - 0.09 - 0.45 * jnp.abs(x)
+  beard = (0.85 * s["beard"]
+           * jax.nn.sigmoid((beard_top - y) / 0.025)
+           * jax.nn.sigmoid((z - 0.05) / 0.04)
+           * jax.nn.sigmoid((y - parts["chin_y"] + 0.22) / 0.03))
 
   # Eyes: sclera, iris with a darker rim, pupil, by angle from the gaze.
   to_eye = _sub(qm, parts["eye_centre"])
@@ -595,11 +601,11 @@ def material_xyz(x, y, z, shape_params, expression, colors):
   rim = jax.nn.sigmoid((np.cos(0.42) - cos_gaze) / 0.01)
 
   # Hair: faint strands so that large hair areas are not flat.
-  strands = 0.94 + 0.06 * jnp.sin(90.0 * jnp.abs(x) + 3.0 * jnp.sin(8.0 * y))
+  strands = 0.98 + 0.02 * jnp.sin(60.0 * jnp.abs(x) + 3.0 * jnp.sin(8.0 * y))
 
   # Mouth and nostril walls: dark, with upper teeth in an open mouth. Only
   # points well inside the closed face count: the outer skin has cavity ~ 0.
-  inside = jax.nn.sigmoid((-parts["cavity"] - 0.012) / 0.004)
+  inside = jax.nn.sigmoid((-parts["cavity"] - 0.008) / 0.003)
   teeth = (jax.nn.sigmoid((y - parts["mouth_y"] + 0.04) / 0.008)
            * jnp.clip(e["mouth_open"] * 4.0, 0.0, 1.0))
 

@@ -70,11 +70,15 @@ def sample_lighting(key: jax.Array, batch: int) -> Lighting:
   ambient = jax.random.uniform(
       keys[4], (batch, 1), minval=0.25, maxval=0.45) * (
           1.0 + 0.08 * jax.random.normal(keys[5], (batch, 3)))
-  top = jax.random.uniform(keys[6], (batch, 3))
-  k_bottom, k_plain, k_angle = jax.random.split(keys[7], 3)
-  bottom = jax.random.uniform(k_bottom, (batch, 3))
+  # Muted backgrounds (a grey level plus a little colour), as in photos.
+  k_grey, k_tint, k_bottom, k_plain, k_angle = jax.random.split(keys[7], 5)
+  grey = jax.random.uniform(k_grey, (batch, 1), minval=0.1, maxval=0.9)
+  tint = jax.random.uniform(keys[6], (batch, 3), minval=-0.2, maxval=0.2)
+  top = jnp.clip(grey + tint, 0.0, 1.0)
+  bottom = top * jax.random.uniform(k_bottom, (batch, 1), minval=0.5,
+                                    maxval=1.0)
   plain = jax.random.uniform(k_plain, (batch, 1)) < 0.4
-  bottom = jnp.where(plain, top, 0.5 * (top + bottom))
+  bottom = jnp.where(plain, top, bottom)
   angle = jax.random.uniform(k_angle, (batch,), minval=-0.6, maxval=0.6)
   return Lighting(direction, color, jnp.maximum(ambient, 0.0), top, bottom,
                   angle)
@@ -109,7 +113,12 @@ def _march(sdf, origins, directions, t, distance, t_end, tolerance, steps):
 
 
 def default_stages(num_steps: int):
-  """Compaction schedule: (steps, fraction of rays kept) per stage."""
+  """Compaction schedule: (steps, fraction of rays kept) per stage.
+
+  Measured on heads at 128^2: after a quarter of 64 steps ~13% of the rays
+  are still marching, after half ~3%, so buffers of 1/4 and 1/16 of the
+  rays rarely overflow (an overflowing ray just stops where it is).
+  """
   first = max(num_steps // 4, 1)
   return ((first, 1.0), (first, 0.25), (max(num_steps - 2 * first, 0), 0.0625))
 
@@ -342,7 +351,7 @@ def _shade_view(sdf_fn, material_fn, scene, origins, directions, z_scale,
 
 def render(sdf_fn, material_fn, scene, camera: structs.Camera,
            lighting: Lighting, height: int, width: int, *,
-           supersample: int = 2, num_steps: int = 48,
+           supersample: int = 2, num_steps: int = 64,
            shadow_steps: int = 0, box_half_size: float = 0.23):
   """Renders a batch of views of a batch of scenes.
 

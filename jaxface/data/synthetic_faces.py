@@ -86,7 +86,7 @@ class SyntheticFacesConfig(tfds.core.BuilderConfig):
   seed: int = 0
   camera: CameraPrior = CameraPrior()
   supersample: int = 2
-  num_steps: int = 48
+  num_steps: int = 64
   shadow_steps: int = 8
 
   @property
@@ -187,7 +187,7 @@ def _material(scene, x, y, z):
 
 
 def render_heads(shape_params, expression, colors, camera, lighting, size, *,
-                 supersample=2, num_steps=48, shadow_steps=8):
+                 supersample=2, num_steps=64, shadow_steps=8):
   """Renders heads; ``sphere_tracer.render`` outputs at ``size``²."""
   scene = {"shape_params": shape_params, "expression": expression,
            "colors": colors}
