@@ -27,7 +27,7 @@ def get_config(arg=None):
   config.loss.r1_weight = 1.0
   config.data.update(image_size=32, train_identities=96, test_identities=8,
                      views=8)
-  config.train.update(batch_size=16, num_steps=1500)
-  config.ckpt.every_steps = 250
-  config.log.update(every_steps=50, images_every_steps=250)
+  config.train.update(batch_size=16, num_steps=1200)
+  config.ckpt.every_steps = 200
+  config.log.update(every_steps=50, images_every_steps=200)
   return config

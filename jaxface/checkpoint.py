@@ -68,6 +68,9 @@ class Checkpointer:
   def latest_step(self):
     return self.manager.latest_step()
 
+  def all_steps(self) -> list[int]:
+    return sorted(self.manager.all_steps())
+
   def save(self, step: int, state, *, force: bool = False) -> bool:
     """Saves ``state`` if ``step`` is on the interval (or ``force``)."""
     return self.manager.save(

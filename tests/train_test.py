@@ -1,6 +1,5 @@
 """End-to-end tests of the training loop: sharding, resume, faults."""
 
-import functools
 import os
 import pathlib
 import signal
@@ -18,7 +17,7 @@ from jaxface import errors
 from jaxface import sharding
 from jaxface import train
 from jaxface import train_state as train_state_lib
-from jaxface import train_step as train_step_lib
+from jaxface.data import synthetic_faces
 from tests import testing_utils
 
 JAXFACE = [sys.executable, "-m", "jaxface.main"]
@@ -130,6 +129,30 @@ class TrainLoopTest(absltest.TestCase):
                    1)
     ok, diff = _tree_allclose(restored.g_params, trained.g_params, 0.0)
     self.assertTrue(ok, diff)
+
+
+class SyntheticFacesTrainTest(absltest.TestCase):
+  """The default data path: the built-in data set through grain."""
+
+  def test_two_steps_then_resume(self):
+    tmp = pathlib.Path(self.create_tempdir().full_path)
+    config = testing_utils.load_config("tiny")
+    # The settings of synthetic_faces_test: its compiled renderer is reused.
+    config.data.update(data_dir=str(tmp / "data"), train_identities=3,
+                       test_identities=2, views=2, image_size=32, seed=7)
+    with self.assertRaisesRegex(errors.DataError, "jaxface make-data"):
+      train.train_and_evaluate(config, tmp / "run")
+    synthetic_faces.build(config.data.data_dir, train_identities=3,
+                          test_identities=2, views=2, size=32, seed=7,
+                          progress=False)
+    config.train.num_steps = 2
+    self.assertEqual(int(train.train_and_evaluate(config, tmp / "run").step),
+                     2)
+    config.train.num_steps = 3
+    state = train.train_and_evaluate(config, tmp / "run")
+    self.assertEqual(int(state.step), 3)
+    ckpt = checkpoint_lib.Checkpointer(tmp / "run" / "ckpt", config.ckpt)
+    self.assertEqual(ckpt.all_steps(), [1, 2, 3])
 
 
 class CommandLineTest(absltest.TestCase):
