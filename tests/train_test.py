@@ -137,12 +137,12 @@ class SyntheticFacesTrainTest(absltest.TestCase):
   def test_two_steps_then_resume(self):
     tmp = pathlib.Path(self.create_tempdir().full_path)
     config = testing_utils.load_config("tiny")
-    # The settings of synthetic_faces_test: its compiled renderer is reused.
-    config.data.update(data_dir=str(tmp / "data"), train_identities=3,
+    # 8 training images: one batch of the tiny config.
+    config.data.update(data_dir=str(tmp / "data"), train_identities=4,
                        test_identities=2, views=2, image_size=32, seed=7)
     with self.assertRaisesRegex(errors.DataError, "jaxface make-data"):
       train.train_and_evaluate(config, tmp / "run")
-    synthetic_faces.build(config.data.data_dir, train_identities=3,
+    synthetic_faces.build(config.data.data_dir, train_identities=4,
                           test_identities=2, views=2, size=32, seed=7,
                           progress=False)
     config.train.num_steps = 2
