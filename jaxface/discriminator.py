@@ -10,7 +10,6 @@ whose second derivatives (needed by R1) are fast.
 import math
 
 import jax
-import jax.numpy as jnp
 from flax import nnx
 
 from jaxface import layers

@@ -6,12 +6,10 @@ Sections: mesh, input, model and shardings, checkpoint/resume, update, loop
 
 import functools
 import json
-import math
 import pathlib
 import time
 
 import jax
-import numpy as np
 import tensorboardX
 import tqdm
 

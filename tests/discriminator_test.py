@@ -4,12 +4,11 @@ from absl.testing import absltest
 from absl.testing import parameterized
 import chex
 from flax import nnx
-import jax
-import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
 from jaxface import discriminator
+from tests import testing_utils
 
 
 def _disc_config(kind, num_features=32):
@@ -22,22 +21,12 @@ def _make(kind, size, seed=0):
   The properties tested hold for any parameters; filling the abstract module
   avoids compiling the initialisers for every layer shape.
   """
-  abstract = nnx.eval_shape(
+  return testing_utils.random_module(
       lambda: discriminator.make_discriminator(
           _disc_config(kind), size, nnx.Rngs(0)
-      )
+      ),
+      seed=seed,
   )
-  graphdef, state = nnx.split(abstract)
-  rng = np.random.default_rng(seed)
-
-  def init(leaf):
-    if len(leaf.shape) == 1:  # biases
-      values = rng.normal(scale=0.1, size=leaf.shape)
-    else:  # kernels, [..., in, out]
-      values = rng.normal(size=leaf.shape) / np.sqrt(np.prod(leaf.shape[:-1]))
-    return jnp.asarray(values, leaf.dtype)
-
-  return nnx.merge(graphdef, jax.tree.map(init, state))
 
 
 @nnx.jit

@@ -4,11 +4,10 @@ from absl.testing import absltest
 from absl.testing import parameterized
 import chex
 from flax import nnx
-import jax
-import jax.numpy as jnp
 import numpy as np
 
 from jaxface import field
+from tests import testing_utils
 
 _BATCH, _POINTS = 2, 5
 _Z_SHAPE, _Z_APP, _FEATURES = 6, 4, 7
@@ -27,27 +26,8 @@ def _encoding_reference(x, num_freqs):
   return out
 
 
-def _random_init(make_module, seed=0):
-  """``make_module()`` with random parameters drawn in numpy.
-
-  The properties tested hold for any parameters; filling the abstract module
-  avoids compiling the initialisers for every layer shape.
-  """
-  graphdef, state = nnx.split(nnx.eval_shape(make_module))
-  rng = np.random.default_rng(seed)
-
-  def init(leaf):
-    if len(leaf.shape) == 1:  # biases
-      values = rng.normal(scale=0.1, size=leaf.shape)
-    else:  # kernels, [..., in, out]
-      values = rng.normal(size=leaf.shape) / np.sqrt(np.prod(leaf.shape[:-1]))
-    return jnp.asarray(values, leaf.dtype)
-
-  return nnx.merge(graphdef, jax.tree.map(init, state))
-
-
 def _make_field(view_freqs=2, skips=(1,), num_layers=3):
-  return _random_init(
+  return testing_utils.random_module(
       lambda: field.FeatureField(
           hidden=16,
           num_layers=num_layers,
@@ -168,7 +148,7 @@ class FeatureFieldTest(parameterized.TestCase):
 class BackgroundFieldTest(absltest.TestCase):
 
   def test_shapes_and_dependence(self):
-    bg = _random_init(
+    bg = testing_utils.random_module(
         lambda: field.BackgroundField(
             hidden=8,
             num_layers=2,

@@ -14,6 +14,7 @@ import numpy as np
 from jaxface import camera
 from jaxface import generator
 from jaxface import rays as rays_lib
+from tests import testing_utils
 
 _CONFIGS = pathlib.Path(__file__).resolve().parents[1] / "configs"
 _BATCH = 2
@@ -59,20 +60,10 @@ def _init_generator(config, seed=0):
   The parameters are drawn in numpy into the abstract module: the properties
   tested hold for any parameters, and this avoids compiling the initialisers.
   """
-  abstract = nnx.eval_shape(
-      lambda: generator.Generator(config, rngs=nnx.Rngs(0))
+  return testing_utils.random_module(
+      lambda: generator.Generator(config, rngs=nnx.Rngs(0)),
+      seed=seed,
   )
-  graphdef, state = nnx.split(abstract)
-  rng = np.random.default_rng(seed)
-
-  def init(leaf):
-    if len(leaf.shape) == 1:  # biases
-      values = rng.normal(scale=0.1, size=leaf.shape)
-    else:  # kernels, [..., in, out]
-      values = rng.normal(size=leaf.shape) / np.sqrt(np.prod(leaf.shape[:-1]))
-    return jnp.asarray(values, leaf.dtype)
-
-  return nnx.merge(graphdef, jax.tree.map(init, state))
 
 
 def _box_interval(g, cams):

@@ -4,11 +4,10 @@ from absl.testing import absltest
 from absl.testing import parameterized
 import chex
 from flax import nnx
-import jax
-import jax.numpy as jnp
 import numpy as np
 
 from jaxface import neural_renderer
+from tests import testing_utils
 
 
 def _renderer(input_size, output_size, feature_dim=8, num_features=16):
@@ -17,7 +16,7 @@ def _renderer(input_size, output_size, feature_dim=8, num_features=16):
   The properties tested hold for any parameters; filling the abstract module
   avoids compiling the initialisers for every layer shape.
   """
-  abstract = nnx.eval_shape(
+  return testing_utils.random_module(
       lambda: neural_renderer.NeuralRenderer(
           feature_dim=feature_dim,
           num_features=num_features,
@@ -25,19 +24,9 @@ def _renderer(input_size, output_size, feature_dim=8, num_features=16):
           input_size=input_size,
           output_size=output_size,
           rngs=nnx.Rngs(0),
-      )
+      ),
+      seed=0,
   )
-  graphdef, state = nnx.split(abstract)
-  rng = np.random.default_rng(0)
-
-  def init(leaf):
-    if len(leaf.shape) == 1:  # biases
-      values = rng.normal(scale=0.1, size=leaf.shape)
-    else:  # kernels, [..., in, out]
-      values = rng.normal(size=leaf.shape) / np.sqrt(np.prod(leaf.shape[:-1]))
-    return jnp.asarray(values, leaf.dtype)
-
-  return nnx.merge(graphdef, jax.tree.map(init, state))
 
 
 @nnx.jit

@@ -3,7 +3,10 @@
 import pathlib
 import runpy
 
+import jax
+import jax.numpy as jnp
 import numpy as np
+from flax import nnx
 from PIL import Image
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -34,3 +37,22 @@ def folder_config(folder, **train):
   config.data.data_dir = str(folder)
   config.train.update(train)
   return config
+
+
+def random_module(make_module, seed=0):
+  """``make_module()`` with random parameters drawn in numpy.
+
+  Property tests hold for any parameters; filling the abstract module avoids
+  compiling the initialisers for every layer shape.
+  """
+  graphdef, state = nnx.split(nnx.eval_shape(make_module))
+  rng = np.random.default_rng(seed)
+
+  def init(leaf):
+    if len(leaf.shape) == 1:  # biases
+      values = rng.normal(scale=0.1, size=leaf.shape)
+    else:  # kernels, [..., in, out]
+      values = rng.normal(size=leaf.shape) / np.sqrt(np.prod(leaf.shape[:-1]))
+    return jnp.asarray(values, leaf.dtype)
+
+  return nnx.merge(graphdef, jax.tree.map(init, state))
