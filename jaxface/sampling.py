@@ -28,7 +28,8 @@ def _render_faces(graphdef, params, latents, cams):
     cams: cameras of batch size ``num_views``.
 
   Returns:
-    [num_faces, num_views, size, size, 3] images in [0, 1].
+    ``generator.GeneratorOutput`` whose fields have two leading axes
+    [num_faces, num_views].
   """
   model = nnx.merge(graphdef, params)
   num_views = cams.yaw.shape[0]
@@ -36,14 +37,61 @@ def _render_faces(graphdef, params, latents, cams):
   def render_face(face_latents):
     tiled = jax.tree.map(
         lambda z: jnp.broadcast_to(z, (num_views,) + z.shape), face_latents)
-    return model(tiled, cams).images
+    return model(tiled, cams)
 
   return jax.lax.map(render_face, latents)
 
 
+def sample_views(graphdef, params, config, *, seed: int, num_faces: int,
+                 num_views: int, camera_config=None):
+  """Random faces seen from ``num_views`` yaws across the camera prior.
+
+  Args:
+    graphdef: generator graph definition.
+    params: generator parameters (use the EMA weights).
+    config: run config (``field``, ``camera``).
+    seed: latent seed.
+    num_faces: rows.
+    num_views: columns, left to right.
+    camera_config: overrides ``config.camera`` (e.g. a wider yaw range).
+
+  Returns:
+    ``generator.GeneratorOutput`` with leading axes [num_faces, num_views].
+  """
+  latents = generator.sample_latents(jax.random.key(seed), num_faces,
+                                     config.field)
+  cams = camera_lib.orbit(num_views, camera_config or config.camera)
+  return _render_faces(graphdef, params, latents, cams)
+
+
+def depth_to_uint8(depth, opacity, config, size: int) -> np.ndarray:
+  """Depth maps as grey images: near is bright, empty space is black.
+
+  The grey ramp spans the object box seen from the mean camera radius, so
+  maps from different runs and views are comparable.
+
+  Args:
+    depth: [..., h, w] camera-axis depth.
+    opacity: [..., h, w] foreground opacity.
+    config: run config (``camera``, ``render``).
+    size: output side (nearest-neighbour upsampling of the h x w maps).
+
+  Returns:
+    uint8 [..., size, size, 3].
+  """
+  radius = 0.5 * sum(config.camera.radius_range)
+  half = config.render.object_scale * (1.0 + config.render.box_padding)
+  near, far = radius - half, radius + half
+  grey = np.clip((far - np.asarray(depth)) / (far - near), 0.0, 1.0)
+  grey = grey * np.clip(np.asarray(opacity), 0.0, 1.0)
+  scale = size // grey.shape[-1]
+  grey = np.repeat(np.repeat(grey, scale, axis=-2), scale, axis=-1)
+  return np.repeat(np.round(grey * 255).astype(np.uint8)[..., None], 3, -1)
+
+
 def render_views(graphdef, params, config, *, seed: int, num_faces: int,
                  num_views: int, camera_config=None) -> np.ndarray:
-  """Random faces seen from ``num_views`` yaws across the camera prior.
+  """RGB of ``sample_views``.
 
   Args:
     graphdef: generator graph definition.
@@ -57,10 +105,10 @@ def render_views(graphdef, params, config, *, seed: int, num_faces: int,
   Returns:
     uint8 [num_faces, num_views, size, size, 3].
   """
-  latents = generator.sample_latents(jax.random.key(seed), num_faces,
-                                     config.field)
-  cams = camera_lib.orbit(num_views, camera_config or config.camera)
-  return to_uint8(_render_faces(graphdef, params, latents, cams))
+  out = sample_views(graphdef, params, config, seed=seed,
+                     num_faces=num_faces, num_views=num_views,
+                     camera_config=camera_config)
+  return to_uint8(out.images)
 
 
 def to_uint8(images) -> np.ndarray:

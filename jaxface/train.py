@@ -10,7 +10,6 @@ import pathlib
 import time
 
 import jax
-import tensorboardX
 import tqdm
 
 from jaxface import checkpoint as checkpoint_lib
@@ -95,7 +94,11 @@ def train_and_evaluate(config, workdir) -> train_state_lib.TrainState:
 
   step_fn = make_step_fn(config, state_sharding, mesh)
   rng = jax.random.key(config.seed)
-  writer = tensorboardX.SummaryWriter(str(workdir / "tb")) if is_main else None
+  writer = None
+  if is_main:
+    # Imported here: tensorboardX loads PyTorch whenever it is installed.
+    import tensorboardX  # pylint: disable=g-import-not-at-top
+    writer = tensorboardX.SummaryWriter(str(workdir / "tb"))
   progress = tqdm.tqdm(
       total=num_steps, initial=start_step, unit="step", dynamic_ncols=True,
       disable=not (is_main and config.log.progress_bar))
@@ -160,15 +163,28 @@ def train_and_evaluate(config, workdir) -> train_state_lib.TrainState:
   return state
 
 
-def write_samples(state, config, workdir: pathlib.Path, seed: int = 0):
-  """Multi-view grid (PNG) and orbit animation (GIF) from the EMA weights."""
-  lc = config.log
-  views = sampling.render_views(
-      state.g_graphdef, state.g_ema_params, config, seed=seed,
-      num_faces=lc.num_sample_faces, num_views=lc.num_sample_views)
-  upscale = max(1, 128 // config.data.image_size)
-  sampling.write_grid(workdir / "samples" / "multiview_grid.png", views,
+def write_views(path_prefix: pathlib.Path, state, config, *, seed: int,
+                num_faces: int, num_views: int) -> dict:
+  """``<prefix>grid.png`` (RGB) and ``<prefix>depth.png`` of random faces."""
+  out = sampling.sample_views(state.g_graphdef, state.g_ema_params, config,
+                              seed=seed, num_faces=num_faces,
+                              num_views=num_views)
+  size = config.data.image_size
+  upscale = max(1, 128 // size)
+  paths = dict(grid=f"{path_prefix}grid.png", depth=f"{path_prefix}depth.png")
+  sampling.write_grid(paths["grid"], sampling.to_uint8(out.images),
                       upscale=upscale)
+  sampling.write_grid(paths["depth"], sampling.depth_to_uint8(
+      out.depth, out.opacity, config, size), upscale=upscale)
+  return paths
+
+
+def write_samples(state, config, workdir: pathlib.Path, seed: int = 0):
+  """Multi-view grids (RGB, depth) and an orbit GIF from the EMA weights."""
+  lc = config.log
+  write_views(workdir / "samples" / "multiview_", state, config, seed=seed,
+              num_faces=lc.num_sample_faces, num_views=lc.num_sample_views)
+  upscale = max(1, 128 // config.data.image_size)
   sampling.write_orbit(
       workdir / "samples" / "orbit.gif", state.g_graphdef,
       state.g_ema_params, config, seed=seed,
@@ -176,7 +192,6 @@ def write_samples(state, config, workdir: pathlib.Path, seed: int = 0):
   summary = dict(step=int(state.step),
                  g_params=train_state_lib.count_params(state.g_params))
   (workdir / "samples" / "summary.json").write_text(json.dumps(summary))
-  return views
 
 
 def load_config(workdir):
@@ -211,15 +226,11 @@ def render_command(workdir, out, *, seed: int, num_faces: int,
   """``jaxface render``: grid and orbit of the latest EMA generator."""
   config, state = restore_for_inference(workdir)
   out = pathlib.Path(out or pathlib.Path(workdir) / "renders")
-  views = sampling.render_views(state.g_graphdef, state.g_ema_params, config,
-                                seed=seed, num_faces=num_faces,
-                                num_views=num_views)
+  paths = write_views(out / f"seed{seed}_", state, config, seed=seed,
+                      num_faces=num_faces, num_views=num_views)
   upscale = max(1, 128 // config.data.image_size)
-  grid_path = out / f"grid_seed{seed}.png"
-  sampling.write_grid(grid_path, views, upscale=upscale)
-  orbit_path = out / f"orbit_seed{seed}.gif"
+  orbit_path = out / f"seed{seed}_orbit.gif"
   sampling.write_orbit(orbit_path, state.g_graphdef, state.g_ema_params,
                        config, seed=seed, num_faces=min(num_faces, 4),
                        num_frames=16, upscale=upscale)
-  return dict(step=int(state.step), grid=str(grid_path),
-              orbit=str(orbit_path))
+  return dict(step=int(state.step), **paths, orbit=str(orbit_path))

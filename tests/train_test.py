@@ -96,7 +96,7 @@ class TrainLoopTest(absltest.TestCase):
     straight = train.train_and_evaluate(config, self.tmp / "straight")
     ok, diff = _tree_allclose(resumed.g_params, straight.g_params, 1e-6)
     self.assertTrue(ok, f"resumed run differs by {diff}")
-    for name in ("multiview_grid.png", "orbit.gif"):
+    for name in ("multiview_grid.png", "multiview_depth.png", "orbit.gif"):
       self.assertTrue((self.tmp / "resumed" / "samples" / name).is_file())
 
   def test_nonfinite_loss_stops_and_keeps_last_good_checkpoint(self):
@@ -210,7 +210,9 @@ class CommandLineTest(absltest.TestCase):
                         str(self.tmp / out), "--num-faces", "2",
                         "--num-views", "3", "--seed", "7")
       self.assertEqual(result.returncode, 0, result.stderr)
-      outputs.append((self.tmp / out / "grid_seed7.png").read_bytes())
+      outputs.append(b"".join(
+          (self.tmp / out / f"seed7_{name}").read_bytes()
+          for name in ("grid.png", "depth.png", "orbit.gif")))
     self.assertEqual(outputs[0], outputs[1])
 
   def test_sigkill_then_resume_matches_uninterrupted(self):
