@@ -53,7 +53,7 @@ def _max_plus_avg_pool(x: jax.Array) -> jax.Array:
   return nnx.max_pool(x, **window) + nnx.avg_pool(x, **window)
 
 
-def _flatten_nchw(x: jax.Array) -> jax.Array:
+def _flatten(x: jax.Array) -> jax.Array:
   """[b, h, w, c] -> [b, h * w * c] in NHWC order.
 
   The importer permutes the rows of each fully connected kernel that follows a
@@ -153,7 +153,7 @@ class LightCNN29v2(nnx.Module):
       net = group(net)
       if stage != 2:  # the third and fourth stages share one resolution
         net = _max_plus_avg_pool(net)
-    return self.fc(_flatten_nchw(net))
+    return self.fc(_flatten(net))
 
 
 class PReLU(nnx.Module):
@@ -249,7 +249,7 @@ class IResNet(nnx.Module):
       for block in stage:
         net = block(net)
     net = self.bn2(net)
-    return self.features(self.fc(_flatten_nchw(net)))
+    return self.features(self.fc(_flatten(net)))
 
 
 class VGGFace16(nnx.Module):
@@ -292,7 +292,7 @@ class VGGFace16(nnx.Module):
       for _ in range(num_convs):
         net = jax.nn.relu(next(convs)(net))
       net = nnx.max_pool(net, (2, 2), strides=(2, 2))
-    net = jax.nn.relu(self.fc6(_flatten_nchw(net)))
+    net = jax.nn.relu(self.fc6(_flatten(net)))
     net = jax.nn.relu(self.fc7(net))
     return self.fc8(net)
 

@@ -35,16 +35,18 @@ _LEAF_NAMES = {
     "var": "running_var",
     "weight": "weight",
 }
-# Checkpoint entries that are not part of the embedding network: BatchNorm
-# step counters and LightCNN's identity classifier.
+# BatchNorm step counters: training bookkeeping, not used at inference.
 _IGNORED_SUFFIXES = ("num_batches_tracked",)
 _CONFIG_FILE = "identity_config.json"
 _STATE_DIR = "state"
 
 
-def _to_numpy(tensor) -> np.ndarray:
+def _to_numpy(key: str, tensor) -> np.ndarray:
   if isinstance(tensor, np.ndarray):
     return tensor
+  if not hasattr(tensor, "detach"):
+    raise ValueError(f"checkpoint entry {key!r} is a {type(tensor).__name__}, "
+                     "not a tensor")
   return tensor.detach().cpu().float().numpy()
 
 
@@ -87,7 +89,7 @@ def load_torch_state_dict(path) -> dict[str, np.ndarray]:
   result = {}
   for key, tensor in state_dict.items():
     name = key[len("module."):] if key.startswith("module.") else key
-    result[name] = _to_numpy(tensor).astype(np.float32)
+    result[name] = _to_numpy(key, tensor).astype(np.float32)
   return result
 
 
@@ -242,12 +244,13 @@ def save_identity_encoder(directory, kind: str,
   config.kind = kind
   # Check the state fits before writing anything.
   _, expected = nnx.split(abstract_encoder(config))
-  if jax.tree.structure(expected.to_pure_dict()) != jax.tree.structure(
-      state.to_pure_dict()):
+  shapes = lambda tree: jax.tree.map(lambda x: tuple(x.shape),
+                                     nnx.to_pure_dict(tree))
+  if shapes(expected) != shapes(state):
     raise ValueError(f"state does not belong to a {kind} with this config")
   checkpointer = ocp.Checkpointer(ocp.StandardCheckpointHandler())
   checkpointer.save(directory / _STATE_DIR,
-                    args=ocp.args.StandardSave(state.to_pure_dict()))
+                    args=ocp.args.StandardSave(nnx.to_pure_dict(state)))
   config_json = json.dumps(config.to_dict(), indent=2, sort_keys=True)
   (directory / _CONFIG_FILE).write_text(config_json + "\n")
   return directory
@@ -273,7 +276,7 @@ def load_identity_encoder(
   graphdef, abstract = nnx.split(abstract_encoder(config))
   target = jax.tree.map(
       lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype),
-      abstract.to_pure_dict())
+      nnx.to_pure_dict(abstract))
   checkpointer = ocp.Checkpointer(ocp.StandardCheckpointHandler())
   restored = checkpointer.restore(directory / _STATE_DIR,
                                   args=ocp.args.StandardRestore(target))

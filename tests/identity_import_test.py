@@ -324,7 +324,7 @@ class IResNetImportTest(parameterized.TestCase):
                                      width=4, input_size=32)
 
 
-class SaveLoadTest(absltest.TestCase):
+class SaveLoadTest(parameterized.TestCase):
 
   def test_round_trip(self):
     config = identity_import.iresnet_config(layers=(1, 1, 1, 1), width=4,
@@ -343,24 +343,26 @@ class SaveLoadTest(absltest.TestCase):
         directory)
     self.assertEqual(config2.to_dict(), config.to_dict())
     self.assertEqual(graphdef2, graphdef)
-    jax.tree.map(np.testing.assert_array_equal, state2.to_pure_dict(),
-                 state.to_pure_dict())
+    jax.tree.map(np.testing.assert_array_equal, nnx.to_pure_dict(state2),
+                 nnx.to_pure_dict(state))
     images = np.random.default_rng(2).uniform(0, 1, (2, 40, 36, 3))
     embed = jax.jit(identity.embed, static_argnums=0)
     np.testing.assert_allclose(
         embed(graphdef2, state2, images.astype(np.float32)),
         embed(graphdef, state, images.astype(np.float32)), atol=1e-6)
 
-  def test_mismatched_state_is_refused(self):
+  @parameterized.parameters(dict(layers=(1, 1, 1, 2), width=4),
+                            dict(layers=(1, 1, 1, 1), width=8))
+  def test_mismatched_state_is_refused(self, layers, width):
     config = identity_import.iresnet_config(layers=(1, 1, 1, 1), width=4,
                                             input_size=32)
     other = identity_import.abstract_encoder(
-        identity_import.iresnet_config(layers=(1, 1, 1, 2), width=4,
+        identity_import.iresnet_config(layers=layers, width=width,
                                        input_size=32))
-    with self.assertRaises(ValueError):
-      identity_import.save_identity_encoder(
-          self.create_tempdir().full_path, "iresnet", config,
-          nnx.state(other))
+    directory = self.create_tempdir().full_path
+    with self.assertRaisesRegex(ValueError, "does not belong"):
+      identity_import.save_identity_encoder(directory, "iresnet", config,
+                                            nnx.state(other))
 
   def test_missing_directory(self):
     with self.assertRaisesRegex(FileNotFoundError, "identity_config.json"):
