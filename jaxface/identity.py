@@ -115,7 +115,9 @@ class LightCNN29v2(nnx.Module):
 
   ``s`` is ``input_size`` (128 for the public checkpoints); the four 2x2
   downsamplings leave [s/16, s/16, 128] features for ``fc``. The embedding is
-  the ``fc`` output that feeds the (dropped) identity classifier ``fc2``.
+  the ``fc`` output that feeds the (dropped) identity classifier ``fc2``. In
+  v2 ``fc`` is a plain linear layer (v1's was an MFM), as in the public
+  ``network_29layers_v2`` whose checkpoint has ``fc.weight`` [256, 8192].
   """
 
   grayscale = True
