@@ -15,6 +15,7 @@ every parameter found; anything else is a ``ValueError`` naming the key.
 
 import json
 import pathlib
+import pickle
 from typing import Any
 
 import jax
@@ -50,6 +51,11 @@ def _to_numpy(key: str, tensor) -> np.ndarray:
   return tensor.detach().cpu().float().numpy()
 
 
+def _first_line(error: Exception) -> str:
+  text = str(error).strip()
+  return text.splitlines()[0] if text else type(error).__name__
+
+
 def load_torch_state_dict(path) -> dict[str, np.ndarray]:
   """Reads a PyTorch checkpoint as {key: float32 array}.
 
@@ -72,7 +78,11 @@ def load_torch_state_dict(path) -> dict[str, np.ndarray]:
       raise ImportError(
           f"reading {path} needs the safetensors package: "
           "pip install safetensors") from e
-    state_dict = safetensors.numpy.load_file(str(path))
+    try:
+      state_dict = safetensors.numpy.load_file(str(path))
+    except Exception as e:  # safetensors raises its own error types
+      raise ValueError(f"{path} is not a readable safetensors file: "
+                       f"{_first_line(e)}") from e
   else:
     try:
       import torch  # pylint: disable=g-import-not-at-top
@@ -80,7 +90,15 @@ def load_torch_state_dict(path) -> dict[str, np.ndarray]:
       raise ImportError(
           f"reading {path} needs PyTorch: pip install 'jaxface[torch]'") from e
     # weights_only refuses pickled code: a checkpoint is data, never executed.
-    state_dict = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+      state_dict = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+      raise ValueError(
+          f"{path} is corrupt or holds pickled objects, not only tensors "
+          "(pickled code is never run)") from e
+    except Exception as e:  # torch raises zip and runtime errors too
+      raise ValueError(f"{path} is not a readable PyTorch weights file: "
+                       f"{_first_line(e)}") from e
   if isinstance(state_dict, dict) and "state_dict" in state_dict:
     state_dict = state_dict["state_dict"]
   if not isinstance(state_dict, dict):

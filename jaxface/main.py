@@ -53,6 +53,16 @@ def _parser() -> argparse.ArgumentParser:
   data.add_argument("--size", type=int, default=64)
   data.add_argument("--seed", type=int, default=0)
   data.add_argument("--data-dir", default="data")
+
+  ident = sub.add_parser(
+      "import-identity", allow_abbrev=False,
+      help="convert a public PyTorch face-ID checkpoint (E2) to Flax")
+  ident.add_argument("--arch", required=True,
+                     choices=["lightcnn29v2", "iresnet50", "iresnet100"])
+  ident.add_argument("--checkpoint", required=True,
+                     help=".safetensors, or .pt/.pth read with "
+                          "torch.load(weights_only=True)")
+  ident.add_argument("--out", required=True, help="output directory")
   return parser
 
 
@@ -118,6 +128,15 @@ def main(argv: list[str]) -> None:
           args.data_dir, train_identities=args.identities,
           test_identities=test_ids, views=args.views, size=args.size,
           seed=args.seed)
+    elif args.command == "import-identity":
+      from jaxface import identity_import  # pylint: disable=g-import-not-at-top
+      try:
+        summary = identity_import.import_command(args.arch, args.checkpoint,
+                                                 args.out)
+      except (ValueError, OSError, ImportError) as e:
+        raise errors.CheckpointError(
+            f"cannot import {args.checkpoint} as {args.arch}: {e}") from e
+      print(json.dumps(summary))
   except errors.JaxfaceError as e:
     _fail(str(e))
   except KeyboardInterrupt:

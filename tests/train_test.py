@@ -184,6 +184,19 @@ class CommandLineTest(absltest.TestCase):
                       str(self.tmp / "w"))
     self.assertOneLineError(result, "cannot load config configs/nope.py")
 
+  def test_import_identity_bad_checkpoint(self):
+    bad = self.tmp / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    result = _run_cli("import-identity", "--arch", "lightcnn29v2",
+                      "--checkpoint", str(bad), "--out", str(self.tmp / "e2"))
+    self.assertOneLineError(result, r"cannot import .*bad\.pt as "
+                            r"lightcnn29v2: .*(corrupt|not a readable)")
+    result = _run_cli("import-identity", "--arch", "iresnet50",
+                      "--checkpoint", str(self.tmp / "none.pt"), "--out",
+                      str(self.tmp / "e2"))
+    self.assertOneLineError(result, "no checkpoint at")
+    self.assertFalse((self.tmp / "e2").exists())
+
   def test_render_missing_and_empty_workdir(self):
     result = _run_cli("render", "--workdir", str(self.tmp / "missing"))
     self.assertOneLineError(result, "does not exist")
