@@ -135,12 +135,16 @@ def write_grid(path, images: np.ndarray, upscale: int = 1):
   iio.imwrite(path, grid)
 
 
-def write_orbit(path, graphdef, params, config, *, seed: int, num_faces: int,
-                num_frames: int, upscale: int = 2):
-  """An animated GIF of faces turning left-right-left through the prior."""
-  views = render_views(graphdef, params, config, seed=seed,
-                       num_faces=num_faces, num_views=num_frames)
-  frames = [make_grid(views[:, i][None]) for i in range(num_frames)]
+def write_orbit(path, views: np.ndarray, upscale: int = 2):
+  """An animated GIF of faces turning left-right-left.
+
+  Args:
+    path: output ``.gif``.
+    views: uint8 [num_faces, num_frames, h, w, 3], frames ordered by yaw
+      (e.g. from ``render_views``).
+    upscale: nearest-neighbour magnification.
+  """
+  frames = [make_grid(views[:, i][None]) for i in range(views.shape[1])]
   frames = frames + frames[-2:0:-1]  # back and forth: seamless loop
   if upscale > 1:
     frames = [np.repeat(np.repeat(f, upscale, 0), upscale, 1) for f in frames]

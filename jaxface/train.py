@@ -140,14 +140,16 @@ def train_and_evaluate(config, workdir) -> train_state_lib.TrainState:
         pending.clear()
       if save_now:
         ckpt.save(step, state, force=step == num_steps)
-      if (writer is not None and config.log.images_every_steps
+      if (config.log.images_every_steps
           and step % config.log.images_every_steps == 0):
+        # Rendered by every process: the parameters may span hosts.
         views = sampling.render_views(
             state.g_graphdef, state.g_ema_params, config, seed=0,
             num_faces=config.log.num_sample_faces,
             num_views=config.log.num_sample_views)
-        writer.add_image("samples/ema", sampling.make_grid(views), step,
-                         dataformats="HWC")
+        if writer is not None:
+          writer.add_image("samples/ema", sampling.make_grid(views), step,
+                           dataformats="HWC")
       if ckpt.reached_preemption(step):
         ckpt.wait_until_finished()
         break
@@ -157,7 +159,7 @@ def train_and_evaluate(config, workdir) -> train_state_lib.TrainState:
     if writer is not None:
       writer.close()
 
-  if is_main and step == num_steps:
+  if step == num_steps:
     write_samples(state, config, workdir)
   ckpt.close()
   return state
@@ -165,18 +167,35 @@ def train_and_evaluate(config, workdir) -> train_state_lib.TrainState:
 
 def write_views(path_prefix: pathlib.Path, state, config, *, seed: int,
                 num_faces: int, num_views: int) -> dict:
-  """``<prefix>grid.png`` (RGB) and ``<prefix>depth.png`` of random faces."""
+  """``<prefix>grid.png`` (RGB) and ``<prefix>depth.png`` of random faces.
+
+  Every process must call this (the parameters may span hosts); only
+  process 0 writes.
+  """
   out = sampling.sample_views(state.g_graphdef, state.g_ema_params, config,
                               seed=seed, num_faces=num_faces,
                               num_views=num_views)
   size = config.data.image_size
   upscale = max(1, 128 // size)
   paths = dict(grid=f"{path_prefix}grid.png", depth=f"{path_prefix}depth.png")
-  sampling.write_grid(paths["grid"], sampling.to_uint8(out.images),
-                      upscale=upscale)
-  sampling.write_grid(paths["depth"], sampling.depth_to_uint8(
-      out.depth, out.opacity, config, size), upscale=upscale)
+  images = sampling.to_uint8(out.images)
+  depth = sampling.depth_to_uint8(out.depth, out.opacity, config, size)
+  if jax.process_index() == 0:
+    sampling.write_grid(paths["grid"], images, upscale=upscale)
+    sampling.write_grid(paths["depth"], depth, upscale=upscale)
   return paths
+
+
+def write_orbit(path, state, config, *, seed: int, num_faces: int,
+                num_frames: int = 16):
+  """Orbit GIF of random faces; every process calls, process 0 writes."""
+  views = sampling.render_views(state.g_graphdef, state.g_ema_params, config,
+                                seed=seed, num_faces=num_faces,
+                                num_views=num_frames)
+  if jax.process_index() == 0:
+    sampling.write_orbit(path, views,
+                         upscale=max(1, 128 // config.data.image_size))
+  return str(path)
 
 
 def write_samples(state, config, workdir: pathlib.Path, seed: int = 0):
@@ -184,14 +203,12 @@ def write_samples(state, config, workdir: pathlib.Path, seed: int = 0):
   lc = config.log
   write_views(workdir / "samples" / "multiview_", state, config, seed=seed,
               num_faces=lc.num_sample_faces, num_views=lc.num_sample_views)
-  upscale = max(1, 128 // config.data.image_size)
-  sampling.write_orbit(
-      workdir / "samples" / "orbit.gif", state.g_graphdef,
-      state.g_ema_params, config, seed=seed,
-      num_faces=min(lc.num_sample_faces, 4), num_frames=16, upscale=upscale)
-  summary = dict(step=int(state.step),
-                 g_params=train_state_lib.count_params(state.g_params))
-  (workdir / "samples" / "summary.json").write_text(json.dumps(summary))
+  write_orbit(workdir / "samples" / "orbit.gif", state, config, seed=seed,
+              num_faces=min(lc.num_sample_faces, 4))
+  if jax.process_index() == 0:
+    summary = dict(step=int(state.step),
+                   g_params=train_state_lib.count_params(state.g_params))
+    (workdir / "samples" / "summary.json").write_text(json.dumps(summary))
 
 
 def load_config(workdir):
@@ -228,9 +245,6 @@ def render_command(workdir, out, *, seed: int, num_faces: int,
   out = pathlib.Path(out or pathlib.Path(workdir) / "renders")
   paths = write_views(out / f"seed{seed}_", state, config, seed=seed,
                       num_faces=num_faces, num_views=num_views)
-  upscale = max(1, 128 // config.data.image_size)
-  orbit_path = out / f"seed{seed}_orbit.gif"
-  sampling.write_orbit(orbit_path, state.g_graphdef, state.g_ema_params,
-                       config, seed=seed, num_faces=min(num_faces, 4),
-                       num_frames=16, upscale=upscale)
-  return dict(step=int(state.step), **paths, orbit=str(orbit_path))
+  orbit_path = write_orbit(out / f"seed{seed}_orbit.gif", state, config,
+                           seed=seed, num_faces=min(num_faces, 4))
+  return dict(step=int(state.step), **paths, orbit=orbit_path)
