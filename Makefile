@@ -22,6 +22,8 @@ demo: $(STAMP)
 	$(BIN)/jaxface train --config=configs/small_cpu.py \
 	  --config.data.data_dir=$(DATA_DIR) --workdir $(DEMO_DIR)
 	$(BIN)/jaxface render --workdir $(DEMO_DIR) --out $(DEMO_DIR)/renders
+	$(BIN)/jaxface pretrain-identity --config=configs/identity_synthetic.py \
+	  --config.data.data_dir=$(DATA_DIR) --workdir $(DEMO_DIR)/identity
 	@echo "demo outputs in $(DEMO_DIR): samples/, renders/, tb/ (tensorboard --logdir $(DEMO_DIR)/tb)"
 
 test: $(STAMP)

@@ -54,6 +54,12 @@ def _parser() -> argparse.ArgumentParser:
   data.add_argument("--seed", type=int, default=0)
   data.add_argument("--data-dir", default="data")
 
+  pretrain = sub.add_parser(
+      "pretrain-identity", allow_abbrev=False,
+      help="pretrain E2 with an ArcFace/CosFace margin loss on identity "
+           "labels; reports verification accuracy on held-out identities")
+  pretrain.add_argument("--workdir", required=True)
+
   ident = sub.add_parser(
       "import-identity", allow_abbrev=False,
       help="convert a public PyTorch face-ID checkpoint (E2) to Flax")
@@ -128,6 +134,10 @@ def main(argv: list[str]) -> None:
           args.data_dir, train_identities=args.identities,
           test_identities=test_ids, views=args.views, size=args.size,
           seed=args.seed)
+    elif args.command == "pretrain-identity":
+      config = _parse_config(rest, required=True)
+      from jaxface import identity_pretrain  # pylint: disable=g-import-not-at-top
+      print(json.dumps(identity_pretrain.pretrain(config, args.workdir)))
     elif args.command == "import-identity":
       from jaxface import identity_import  # pylint: disable=g-import-not-at-top
       try:

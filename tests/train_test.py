@@ -197,6 +197,13 @@ class CommandLineTest(absltest.TestCase):
     self.assertOneLineError(result, "no checkpoint at")
     self.assertFalse((self.tmp / "e2").exists())
 
+  def test_pretrain_identity_without_data(self):
+    result = _run_cli("pretrain-identity",
+                      "--config=configs/identity_synthetic.py",
+                      f"--config.data.data_dir={self.tmp / 'none'}",
+                      "--workdir", str(self.tmp / "w"))
+    self.assertOneLineError(result, "not prepared in .*jaxface make-data")
+
   def test_render_missing_and_empty_workdir(self):
     result = _run_cli("render", "--workdir", str(self.tmp / "missing"))
     self.assertOneLineError(result, "does not exist")
