@@ -91,16 +91,7 @@ def depth_to_uint8(depth, opacity, config, size: int) -> np.ndarray:
 
 def render_views(graphdef, params, config, *, seed: int, num_faces: int,
                  num_views: int, camera_config=None) -> np.ndarray:
-  """RGB of ``sample_views``.
-
-  Args:
-    graphdef: generator graph definition.
-    params: generator parameters (use the EMA weights).
-    config: run config (``field``, ``camera``).
-    seed: latent seed.
-    num_faces: rows.
-    num_views: columns, left to right.
-    camera_config: overrides ``config.camera`` (e.g. a wider yaw range).
+  """``sample_views`` (same arguments) as uint8 RGB.
 
   Returns:
     uint8 [num_faces, num_views, size, size, 3].
