@@ -30,7 +30,6 @@ from jaxface import errors
 from jaxface import identity
 from jaxface import identity_import
 from jaxface.data import input_pipeline
-from jaxface.data import synthetic_faces
 
 # Keeps sin(theta) = sqrt(1 - cos^2) and its gradient finite at cos = +-1.
 _SIN_EPSILON = 1e-7
@@ -226,16 +225,9 @@ def _stack(images, size: int) -> np.ndarray:
 
 
 def _synthetic_splits(data_config):
-  try:
-    builder = synthetic_faces.load_builder(
-        data_config.data_dir, train_identities=data_config.train_identities,
-        test_identities=data_config.test_identities, views=data_config.views,
-        size=data_config.image_size, seed=data_config.seed, progress=False)
-  except FileNotFoundError as e:
-    raise errors.DataError(f"{e} (jaxface make-data builds it)") from e
   splits = []
   for split in ("train", "test"):
-    source = builder.as_data_source(split)
+    source = input_pipeline.make_source(data_config, split)
     examples = [source[i] for i in range(len(source))]
     splits.append((_stack([e["image"] for e in examples],
                           data_config.image_size),

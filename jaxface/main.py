@@ -127,13 +127,11 @@ def main(argv: list[str]) -> None:
     elif args.command == "make-data":
       _parse_config(rest, required=False)
       from jaxface.data import synthetic_faces  # pylint: disable=g-import-not-at-top
-      test_ids = args.test_identities
-      if test_ids is None:
-        test_ids = max(2, args.identities // 8)
+      # test_identities=None lets the builder pick its default.
       synthetic_faces.build(
           args.data_dir, train_identities=args.identities,
-          test_identities=test_ids, views=args.views, size=args.size,
-          seed=args.seed)
+          test_identities=args.test_identities, views=args.views,
+          size=args.size, seed=args.seed)
     elif args.command == "pretrain-identity":
       config = _parse_config(rest, required=True)
       from jaxface import identity_pretrain  # pylint: disable=g-import-not-at-top

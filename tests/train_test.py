@@ -202,7 +202,8 @@ class CommandLineTest(absltest.TestCase):
                       "--config=configs/identity_synthetic.py",
                       f"--config.data.data_dir={self.tmp / 'none'}",
                       "--workdir", str(self.tmp / "w"))
-    self.assertOneLineError(result, "not prepared in .*jaxface make-data")
+    self.assertOneLineError(result, "not in .*generate them with: jaxface "
+                            "make-data")
 
   def test_render_missing_and_empty_workdir(self):
     result = _run_cli("render", "--workdir", str(self.tmp / "missing"))
