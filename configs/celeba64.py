@@ -83,5 +83,9 @@ def get_config(arg=None):
       num_sample_faces=8,
       num_sample_views=5,
       progress_bar=True,
+      # Held-out reconstruction metrics (runs with Q on synthetic_faces);
+      # 0 disables them.
+      eval_every_steps=2000,
+      eval_num_identities=8,  # the first test identities, one batch
   )
   return config

@@ -19,5 +19,6 @@ def get_config(arg=None):
   config.train.update(batch_size=8, num_steps=2)
   config.ckpt.update(every_steps=1, async_save=False)
   config.log.update(every_steps=1, images_every_steps=0, num_sample_faces=2,
-                    num_sample_views=3, progress_bar=False)
+                    num_sample_views=3, progress_bar=False,
+                    eval_every_steps=0)
   return config

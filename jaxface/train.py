@@ -150,6 +150,12 @@ def train_and_evaluate(config, workdir) -> train_state_lib.TrainState:
         if writer is not None:
           writer.add_image("samples/ema", sampling.make_grid(views), step,
                            dataformats="HWC")
+      if (config.log.get("eval_every_steps", 0)
+          and step % config.log.eval_every_steps == 0):
+        # Held-out reconstruction metrics (runs with Q on synthetic faces
+        # only). Imported here: evaluate imports this module.
+        from jaxface import evaluate  # pylint: disable=g-import-not-at-top
+        evaluate.log_held_out(state, config, step, writer)
       if ckpt.reached_preemption(step):
         ckpt.wait_until_finished()
         break
