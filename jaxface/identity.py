@@ -145,8 +145,10 @@ class LightCNN29v2(nnx.Module):
     self.fc = nnx.Linear((input_size // 16) ** 2 * 128, embedding_dim,
                          rngs=rngs)
 
-  def __call__(self, images: jax.Array) -> jax.Array:
-    net = _max_plus_avg_pool(self.conv1(images))
+  def feature_maps(self, images: jax.Array) -> list[jax.Array]:
+    """The stem and each stage's output, [b, s/2^k, s/2^k, c] (perceptual)."""
+    maps = [_max_plus_avg_pool(self.conv1(images))]
+    net = maps[0]
     for stage, (blocks, group) in enumerate([
         (self.block1, self.group1), (self.block2, self.group2),
         (self.block3, self.group3), (self.block4, self.group4)]):
@@ -155,7 +157,11 @@ class LightCNN29v2(nnx.Module):
       net = group(net)
       if stage != 2:  # the third and fourth stages share one resolution
         net = _max_plus_avg_pool(net)
-    return self.fc(_flatten(net))
+      maps.append(net)
+    return maps
+
+  def __call__(self, images: jax.Array) -> jax.Array:
+    return self.fc(_flatten(self.feature_maps(images)[-1]))
 
 
 class PReLU(nnx.Module):
@@ -245,12 +251,18 @@ class IResNet(nnx.Module):
                          embedding_dim, rngs=rngs)
     self.features = _batch_norm(embedding_dim, rngs)
 
-  def __call__(self, images: jax.Array) -> jax.Array:
+  def feature_maps(self, images: jax.Array) -> list[jax.Array]:
+    """The stem and each stage's output, [b, s/2^k, s/2^k, c] (perceptual)."""
     net = self.prelu(self.bn1(self.conv1(images)))
+    maps = [net]
     for stage in (self.layer1, self.layer2, self.layer3, self.layer4):
       for block in stage:
         net = block(net)
-    net = self.bn2(net)
+      maps.append(net)
+    return maps
+
+  def __call__(self, images: jax.Array) -> jax.Array:
+    net = self.bn2(self.feature_maps(images)[-1])
     return self.features(self.fc(_flatten(net)))
 
 
@@ -287,14 +299,20 @@ class VGGFace16(nnx.Module):
     self.fc7 = nnx.Linear(hidden_dim, hidden_dim, rngs=rngs)
     self.fc8 = nnx.Linear(hidden_dim, embedding_dim, rngs=rngs)
 
-  def __call__(self, images: jax.Array) -> jax.Array:
+  def feature_maps(self, images: jax.Array) -> list[jax.Array]:
+    """Each block's pooled output, [b, s/2^k, s/2^k, c] (perceptual)."""
     net = images
+    maps = []
     convs = iter(self.convs)
     for num_convs in self._BLOCKS:
       for _ in range(num_convs):
         net = jax.nn.relu(next(convs)(net))
       net = nnx.max_pool(net, (2, 2), strides=(2, 2))
-    net = jax.nn.relu(self.fc6(_flatten(net)))
+      maps.append(net)
+    return maps
+
+  def __call__(self, images: jax.Array) -> jax.Array:
+    net = jax.nn.relu(self.fc6(_flatten(self.feature_maps(images)[-1])))
     net = jax.nn.relu(self.fc7(net))
     return self.fc8(net)
 
@@ -393,6 +411,35 @@ def embed(graphdef: nnx.GraphDef, state: nnx.State,
   model = nnx.merge(graphdef, state)
   net = preprocess(images, model.input_size, model.grayscale)
   return l2_normalize(model(net))
+
+
+def perceptual_distance(graphdef: nnx.GraphDef, state: nnx.State,
+                        images_a: jax.Array, images_b: jax.Array) -> jax.Array:
+  """LPIPS-style distance in E2's feature maps, one value per image pair.
+
+  Each feature map is unit-normalised along channels (so every stage counts
+  alike whatever its scale), then the squared differences are summed over
+  channels and averaged over positions and stages. E2 is a face network, so
+  the distance weighs what tells faces apart.
+
+  Args:
+    graphdef, state: an E2 network (``nnx.split``).
+    images_a, images_b: [batch, h, w, 3] RGB in [0, 1].
+
+  Returns:
+    [batch] distances in [0, 4].
+  """
+  model = nnx.merge(graphdef, state)
+  both = jnp.concatenate([images_a, images_b])
+  maps = model.feature_maps(preprocess(both, model.input_size,
+                                       model.grayscale))
+  batch = images_a.shape[0]
+  total = 0.0
+  for fmap in maps:
+    unit = fmap * jax.lax.rsqrt(jnp.sum(fmap**2, -1, keepdims=True) + 1e-10)
+    total += jnp.mean(jnp.sum((unit[:batch] - unit[batch:]) ** 2, -1),
+                      axis=(1, 2))
+  return total / len(maps)
 
 
 def embedding_dim(model: nnx.Module) -> int:
