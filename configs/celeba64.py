@@ -51,12 +51,31 @@ def get_config(arg=None):
   config.neural_renderer = dict(num_features=256, min_features=32)
   # Stage 6: discriminator and losses.
   config.disc = dict(kind="dcgan", num_features=512)
-  config.loss = dict(r1_weight=10.0)
+  # Stage 7: the identity branch (the "second loss") and Q's pairing of each
+  # real image with its own codes and pose. Every weight 0 is plain GIRAFFE.
+  config.loss = dict(
+      r1_weight=10.0,
+      identity_weight=0.0,  # ||E1(features) - E2(real)||^2 at Q's pose
+      identity_random_weight=0.0,  # ... of Q's codes at random poses
+      l1_weight=0.0,  # |render at Q's pose - real|
+      perceptual_weight=0.0,  # E2 feature-map distance, same pair
+      kl_weight=0.0,  # KL(Q's codes || N(0, I))
+      recon_gan_weight=0.0,  # D judges Q's codes at random poses
+      pose_regression_weight=0.0,  # Q recovers the pose of generated images
+      code_regression_weight=0.0,  # ... and their codes
+  )
+  config.identity = dict(
+      encoder_dir="",  # E2: from `jaxface pretrain-identity` / `import-identity`
+      e1_width=32,
+      q_width=32,
+      q_hidden=256,
+  )
   # Stage 7: optimisers (torch-style RMSprop, as GIRAFFE).
   config.optim = dict(
       kind="rmsprop",
       g_lr=5e-4,
       d_lr=1e-4,
+      e_lr=1e-4,  # E1 and Q
       rmsprop_decay=0.99,
       eps=1e-8,
       grad_clip=0.0,  # 0 disables global-norm clipping

@@ -97,7 +97,9 @@ class Checkpointer:
     target = state.arrays()
     metadata = self.manager.item_metadata(step)
     saved = getattr(metadata, "tree", metadata)
-    for name in ("g_params", "d_params"):
+    for name in ("g_params", "d_params", "e_params"):
+      if name not in target:
+        continue
       if name not in saved:
         raise errors.CheckpointError(f"checkpoint {where} has no {name}")
       check_compatible(saved[name], target[name], what=name, where=where)

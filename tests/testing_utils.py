@@ -56,3 +56,38 @@ def random_module(make_module, seed=0):
     return jnp.asarray(values, leaf.dtype)
 
   return nnx.merge(graphdef, jax.tree.map(init, state))
+
+
+def tiny_identity_config():
+  """A small IResNet E2 for 32x32 images."""
+  import ml_collections  # pylint: disable=g-import-not-at-top
+  return ml_collections.ConfigDict(dict(
+      kind="iresnet", layers=(1, 1, 1, 1), width=8, input_size=32,
+      embedding_dim=32))
+
+
+def tiny_identity_encoder(seed=0):
+  """(graphdef, state, embedding_dim) of a random tiny E2."""
+  from jaxface import identity  # pylint: disable=g-import-not-at-top
+  model = identity.make_identity_encoder(tiny_identity_config(),
+                                         nnx.Rngs(seed))
+  graphdef, state = nnx.split(model)
+  return graphdef, state, 32
+
+
+def write_identity_encoder(directory, seed=0):
+  """Saves a random tiny E2 where ``identity.encoder_dir`` can point."""
+  from jaxface import identity_import  # pylint: disable=g-import-not-at-top
+  _, state, _ = tiny_identity_encoder(seed)
+  return identity_import.save_identity_encoder(
+      directory, "iresnet", tiny_identity_config(), state)
+
+
+def branch_config(weight=1.0, encoder_dir=""):
+  """The tiny config with every identity-branch weight set to ``weight``."""
+  from jaxface import train_state  # pylint: disable=g-import-not-at-top
+  config = load_config("tiny")
+  for name in train_state.BRANCH_WEIGHTS:
+    config.loss[name] = weight
+  config.identity.encoder_dir = str(encoder_dir)
+  return config

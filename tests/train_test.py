@@ -48,8 +48,10 @@ def _finished_steps(ckpt_dir):
 class ShardedStepTest(absltest.TestCase):
 
   def test_eight_devices_match_one(self):
+    # The full step: GAN, R1 and every identity-branch term.
     self.assertGreaterEqual(jax.device_count(), 8)
-    config = testing_utils.load_config("tiny")
+    config = testing_utils.branch_config(1.0)
+    e2 = testing_utils.tiny_identity_encoder()
     size = config.data.image_size
     batch = {"image": np.random.RandomState(0).randint(
         0, 256, (8, size, size, 3)).astype(np.uint8)}
@@ -58,21 +60,23 @@ class ShardedStepTest(absltest.TestCase):
     for n in (1, 8):
       config.mesh.data = n
       mesh = sharding.make_mesh(config)
-      state, state_sh = train.create_sharded_state(config, mesh)
+      state, state_sh = train.create_sharded_state(config, mesh, e2)
       step = train.make_step_fn(config, state_sh, mesh)
       for _ in range(2):
         state, metrics = step(state, sharding.global_batch(batch, mesh), rng)
       results[n] = (jax.device_get(state.g_params),
                     jax.device_get(state.d_params),
+                    jax.device_get(state.e_params),
                     jax.device_get(metrics))
       if n == 8:
         leaf = jax.tree.leaves(state.g_params)[0]
         self.assertLen(leaf.sharding.device_set, 8)
-    for i, name in enumerate(["g_params", "d_params", "metrics"]):
+    self.assertIn("identity", results[1][3])
+    for i, name in enumerate(["g_params", "d_params", "e_params", "metrics"]):
       ok, diff = _tree_allclose(results[1][i], results[8][i], atol=1e-4)
       self.assertTrue(ok, f"{name} differ by {diff}")
     # The step did train: parameters moved away from their initial values.
-    init = train_state_lib.create_train_state(config)
+    init = train_state_lib.create_train_state(config, e2)
     _, moved = _tree_allclose(init.g_params, results[1][0], atol=0)
     self.assertGreater(moved, 1e-5)
 

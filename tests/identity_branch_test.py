@@ -1,0 +1,209 @@
+"""The identity branch of the training step: each weight does what it says.
+
+* All branch weights 0: the step equals an independent, straightforward
+  GIRAFFE step (separate D and G passes, R1 by per-sample ``jax.grad``).
+* Terms that only train Q (KL, pose/code regression) leave G and D exactly
+  where plain GIRAFFE puts them; terms that reach G move it.
+"""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from absl.testing import absltest
+from absl.testing import parameterized
+from flax import nnx
+
+from jaxface import camera as camera_lib
+from jaxface import encoders
+from jaxface import generator
+from jaxface import train_state as train_state_lib
+from jaxface import train_step as train_step_lib
+from tests import testing_utils
+
+
+def _max_diff(a, b) -> float:
+  return max(jax.tree.leaves(jax.tree.map(
+      lambda x, y: float(jnp.max(jnp.abs(x - y))), a, b)))
+
+
+def _batch(config, seed=0):
+  size = config.data.image_size
+  return {"image": jnp.asarray(np.random.RandomState(seed).randint(
+      0, 256, (8, size, size, 3)).astype(np.uint8))}
+
+
+def _reference_giraffe_step(state, batch, rng, config):
+  """Plain GIRAFFE written out: D on fakes + R1, then G through the new D."""
+  key = jax.random.fold_in(rng, state.step)
+  k_cam, k_z, k_depth = jax.random.split(key, 3)
+  real = batch["image"].astype(jnp.float32) / 127.5 - 1.0
+  cams = camera_lib.sample_poses(k_cam, real.shape[0], config.camera)
+  latents = generator.sample_latents(k_z, real.shape[0], config.field)
+
+  def render(g_params):
+    model = nnx.merge(state.g_graphdef, g_params)
+    return model(latents, cams, k_depth).images * 2.0 - 1.0
+
+  fake = render(state.g_params)
+
+  def d_loss(d_params):
+    disc = nnx.merge(state.d_graphdef, d_params)
+    one = lambda x: disc(x[None])[0]
+    grads = jax.vmap(jax.grad(one))(real)
+    r1 = jnp.mean(jnp.sum(grads.reshape(grads.shape[0], -1) ** 2, -1))
+    return (jnp.mean(jax.nn.softplus(-disc(real)))
+            + jnp.mean(jax.nn.softplus(disc(fake)))
+            + config.loss.r1_weight * r1)
+
+  d_grads = jax.grad(d_loss)(state.d_params)
+  d_updates, _ = state.d_tx.update(d_grads, state.d_opt_state, state.d_params)
+  d_params = optax.apply_updates(state.d_params, d_updates)
+
+  def g_loss(g_params):
+    disc = nnx.merge(state.d_graphdef, d_params)
+    return jnp.mean(jax.nn.softplus(-disc(render(g_params))))
+
+  g_grads = jax.grad(g_loss)(state.g_params)
+  g_updates, _ = state.g_tx.update(g_grads, state.g_opt_state, state.g_params)
+  return optax.apply_updates(state.g_params, g_updates), d_params
+
+
+def _step(config, e2=None, steps=1):
+  state = train_state_lib.create_train_state(config, e2)
+  step = jax.jit(functools.partial(train_step_lib.train_step, config=config))
+  metrics = None
+  for _ in range(steps):
+    state, metrics = step(state, _batch(config), jax.random.key(3))
+  return state, jax.device_get(metrics)
+
+
+class IdentityBranchTest(parameterized.TestCase):
+
+  @classmethod
+  def setUpClass(cls):
+    super().setUpClass()
+    cls.config = testing_utils.branch_config(0.0)
+    cls.plain, cls.plain_metrics = _step(cls.config)
+
+  def test_all_weights_zero_is_plain_giraffe(self):
+    config = self.config
+    self.assertFalse(train_state_lib.uses_identity_branch(config))
+    self.assertIsNone(self.plain.e_params)
+    self.assertNotIn("identity", self.plain_metrics)
+    init = train_state_lib.create_train_state(config)
+    g_ref, d_ref = jax.jit(functools.partial(
+        _reference_giraffe_step, config=config))(
+            init, _batch(config), jax.random.key(3))
+    self.assertLess(_max_diff(self.plain.d_params, d_ref), 1e-5)
+    self.assertLess(_max_diff(self.plain.g_params, g_ref), 1e-5)
+    self.assertGreater(_max_diff(init.g_params, g_ref), 1e-4)  # it moved
+
+  @parameterized.parameters("kl_weight", "pose_regression_weight",
+                            "code_regression_weight")
+  def test_encoder_only_terms_leave_the_gan_untouched(self, weight):
+    config = testing_utils.branch_config(0.0)
+    config.loss[weight] = 1.0
+    state, metrics = _step(config)
+    self.assertLess(_max_diff(state.g_params, self.plain.g_params), 1e-6)
+    self.assertLess(_max_diff(state.d_params, self.plain.d_params), 1e-6)
+    init = train_state_lib.create_train_state(config)
+    self.assertGreater(_max_diff(state.e_params["q"], init.e_params["q"]),
+                       1e-6)
+    self.assertNotIn("e1", state.e_params)  # E1 exists only for identity
+    self.assertTrue(np.isfinite(metrics[weight.removesuffix("_weight")]))
+
+  @parameterized.parameters("l1_weight", "recon_gan_weight",
+                            "identity_weight", "perceptual_weight")
+  def test_reconstruction_terms_reach_the_generator(self, weight):
+    config = testing_utils.branch_config(0.0)
+    config.loss[weight] = 1.0
+    state, metrics = _step(config, testing_utils.tiny_identity_encoder())
+    self.assertGreater(_max_diff(state.g_params, self.plain.g_params), 1e-5)
+    self.assertTrue(np.isfinite(metrics[weight.removesuffix("_weight")]))
+    d_moved = _max_diff(state.d_params, self.plain.d_params)
+    if weight == "recon_gan_weight":  # D also sees the random-pose renders
+      self.assertGreater(d_moved, 1e-6)
+      self.assertIn("d_novel", metrics)
+    else:
+      self.assertLess(d_moved, 1e-6)
+
+  def test_training_lowers_the_branch_losses(self):
+    # On one fixed batch Q and E1 fit: reconstruction and identity improve.
+    config = testing_utils.branch_config(0.0)
+    config.loss.update(identity_weight=1.0, l1_weight=10.0, kl_weight=1e-3)
+    e2 = testing_utils.tiny_identity_encoder()
+    state = train_state_lib.create_train_state(config, e2)
+    step = jax.jit(functools.partial(train_step_lib.train_step,
+                                     config=config))
+    # Smooth images (noise cannot be reconstructed by any generator).
+    yy, xx = np.mgrid[:32, :32] / 32.0
+    colours = np.random.RandomState(0).uniform(0, 1, (8, 1, 1, 3))
+    blob = (((xx - 0.5) ** 2 + (yy - 0.5) ** 2) < 0.1)[None, ..., None]
+    images = np.where(blob, colours, 1.0 - colours)
+    batch = {"image": jnp.asarray((images * 255).astype(np.uint8))}
+    history = []
+    for i in range(60):
+      state, metrics = step(state, batch, jax.random.key(i))
+      history.append(jax.device_get(metrics))
+    first = {k: np.mean([m[k] for m in history[:5]]) for k in history[0]}
+    last = {k: np.mean([m[k] for m in history[-5:]]) for k in history[0]}
+    self.assertLess(last["l1"], 0.8 * first["l1"])
+    self.assertLess(last["identity"], 0.8 * first["identity"])
+
+
+class EncoderTest(absltest.TestCase):
+
+  def test_kl_is_zero_at_the_prior_and_positive_elsewhere(self):
+    config = testing_utils.load_config("tiny")
+    zeros = generator.sample_latents(jax.random.key(0), 3, config.field)
+    zeros = jax.tree.map(jnp.zeros_like, zeros)
+    at_prior = encoders.Encoding(zeros, zeros, None, None)
+    np.testing.assert_allclose(encoders.kl_to_prior(at_prior), 0.0,
+                               atol=1e-6)
+    shifted = encoders.Encoding(jax.tree.map(lambda z: z + 1.0, zeros),
+                                zeros, None, None)
+    dims = (config.field.z_shape_dim + config.field.z_app_dim
+            + config.field.z_bg_shape_dim + config.field.z_bg_app_dim)
+    # KL(N(1, 1) || N(0, 1)) = 1/2 per dimension.
+    np.testing.assert_allclose(encoders.kl_to_prior(shifted), 0.5 * dims,
+                               rtol=1e-6)
+
+  def test_pose_stays_in_the_widened_prior(self):
+    config = testing_utils.load_config("tiny")
+    q = encoders.LatentPoseEncoder(config, rngs=nnx.Rngs(0))
+    images = 50.0 * jax.random.normal(jax.random.key(1), (16, 32, 32, 3))
+    encoding = q(images)
+    (yc, yh), (pc, ph) = encoders.pose_range(config.camera)
+    margin = encoders.POSE_RANGE_MARGIN
+    self.assertTrue(np.all(np.abs(encoding.yaw - yc) <= margin * yh + 1e-6))
+    self.assertTrue(np.all(np.abs(encoding.pitch - pc) <= margin * ph + 1e-6))
+    self.assertEqual(encoding.mean.z_shape.shape,
+                     (16, config.field.z_shape_dim))
+    self.assertEqual(encoding.logvar.z_bg_app.shape,
+                     (16, config.field.z_bg_app_dim))
+
+  def test_sampled_codes_follow_mean_and_variance(self):
+    mean = generator.Latents(*[jnp.full((4000, 2), 3.0)] * 4)
+    logvar = generator.Latents(*[jnp.full((4000, 2), np.log(4.0))] * 4)
+    codes = encoders.sample_codes(jax.random.key(0),
+                                  encoders.Encoding(mean, logvar, None, None))
+    for z in jax.tree.leaves(codes):
+      self.assertAlmostEqual(float(jnp.mean(z)), 3.0, delta=0.1)
+      self.assertAlmostEqual(float(jnp.std(z)), 2.0, delta=0.1)
+    # The four codes are drawn independently.
+    self.assertGreater(float(jnp.max(jnp.abs(codes.z_shape - codes.z_app))),
+                       1.0)
+
+  def test_feature_encoder_embeds_on_the_unit_sphere(self):
+    e1 = encoders.FeatureEncoder(feature_dim=8, feature_size=8, width=4,
+                                 embedding_dim=16, rngs=nnx.Rngs(0))
+    out = e1(jax.random.normal(jax.random.key(0), (3, 8, 8, 8)))
+    self.assertEqual(out.shape, (3, 16))
+    np.testing.assert_allclose(jnp.linalg.norm(out, axis=-1), 1.0, atol=1e-5)
+
+
+if __name__ == "__main__":
+  absltest.main()
