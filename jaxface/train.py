@@ -7,10 +7,12 @@ Sections: mesh, input, model and shardings, checkpoint/resume, update, loop
 import functools
 import json
 import pathlib
+import shutil
 import time
 
 import jax
 import tqdm
+from flax import nnx
 
 from jaxface import checkpoint as checkpoint_lib
 from jaxface import errors
@@ -38,13 +40,59 @@ def write_config(config, workdir: pathlib.Path):
   (workdir / "config.json").write_text(config.to_json_best_effort(indent=2))
 
 
-def create_sharded_state(config, mesh):
+# The run's own copy of E2, so that a workdir is self-contained.
+IDENTITY_ENCODER_DIR = "identity_encoder"
+
+
+def identity_encoder_for(config, workdir: pathlib.Path, *, training: bool):
+  """``(graphdef, state, embedding_dim)`` of E2 if the losses need it.
+
+  Training copies ``config.identity.encoder_dir`` into
+  ``workdir/identity_encoder`` (atomically) on first use; every later use of
+  the run reads that copy.
+  """
+  if not train_state_lib.needs_e2(config):
+    return None
+  from jaxface import identity  # pylint: disable=g-import-not-at-top
+  from jaxface import identity_import  # pylint: disable=g-import-not-at-top
+  local = workdir / IDENTITY_ENCODER_DIR
+  source = local
+  if not local.is_dir():
+    if not training:
+      raise errors.CheckpointError(
+          f"{workdir} has no {IDENTITY_ENCODER_DIR}/ (the E2 its identity "
+          f"losses were trained with)")
+    source = pathlib.Path(config.identity.encoder_dir or "")
+    if not config.identity.encoder_dir:
+      raise errors.ConfigError(
+          "the identity and perceptual losses need identity.encoder_dir: an "
+          "E2 written by `jaxface pretrain-identity` or `jaxface "
+          "import-identity`")
+    if not (source / "identity_config.json").is_file():
+      raise errors.ConfigError(
+          f"identity.encoder_dir {source} holds no identity encoder (no "
+          f"identity_config.json)")
+    if jax.process_index() == 0:
+      partial = workdir / f".{IDENTITY_ENCODER_DIR}.partial"
+      shutil.rmtree(partial, ignore_errors=True)
+      shutil.copytree(source, partial)
+      partial.rename(local)
+  try:
+    graphdef, state, _ = identity_import.load_identity_encoder(source)
+  except (OSError, ValueError) as e:
+    raise errors.ConfigError(
+        f"cannot read the identity encoder in {source}: "
+        f"{str(e).strip().splitlines()[0]}") from e
+  return graphdef, state, identity.embedding_dim(nnx.merge(graphdef, state))
+
+
+def create_sharded_state(config, mesh, identity_encoder=None):
   """(state, shardings): a fresh replicated state and its shardings.
 
   The sharding tree is derived from the state object itself so that its
   static fields (graph definitions, optax transformations) are identical.
   """
-  state = train_state_lib.create_train_state(config)
+  state = train_state_lib.create_train_state(config, identity_encoder)
   state_sharding = jax.tree.map(lambda _: sharding.replicated(mesh), state)
   return jax.device_put(state, state_sharding), state_sharding
 
@@ -77,7 +125,8 @@ def train_and_evaluate(config, workdir) -> train_state_lib.TrainState:
   # Mesh and model.
   mesh = sharding.make_mesh(config)
   local_batch = sharding.local_batch_size(config.train.batch_size, mesh)
-  state, state_sharding = create_sharded_state(config, mesh)
+  state, state_sharding = create_sharded_state(
+      config, mesh, identity_encoder_for(config, workdir, training=True))
 
   # Resume.
   ckpt = checkpoint_lib.Checkpointer(workdir / "ckpt", config.ckpt)
@@ -238,7 +287,8 @@ def restore_for_inference(workdir):
     raise errors.CheckpointError(f"no checkpoint in {workdir}")
   ckpt = checkpoint_lib.Checkpointer(ckpt_dir, config.ckpt, read_only=True)
   mesh = sharding.make_mesh(config)
-  state, _ = create_sharded_state(config, mesh)
+  state, _ = create_sharded_state(
+      config, mesh, identity_encoder_for(config, workdir, training=False))
   state = ckpt.restore(state)
   ckpt.close()
   return config, state
