@@ -1,4 +1,4 @@
-"""Command line: ``jaxface {train,render,make-data} ...``.
+"""Command line: ``jaxface {train,render,reconstruct,evaluate,...} ...``.
 
 Only argument parsing lives here. Configs are ml_collections files selected
 with ``--config=configs/celeba64.py`` and overridden with
@@ -59,6 +59,40 @@ def _parser() -> argparse.ArgumentParser:
       help="pretrain E2 with an ArcFace/CosFace margin loss on identity "
            "labels; reports verification accuracy on held-out identities")
   pretrain.add_argument("--workdir", required=True)
+
+  recon = sub.add_parser(
+      "reconstruct", allow_abbrev=False,
+      help="3D face from photos: pose, new views, depth, orbit, mesh")
+  recon.add_argument("inputs", nargs="+", metavar="IMAGE_OR_FOLDER")
+  recon.add_argument("--workdir", required=True)
+  recon.add_argument("--out", required=True, help="output directory")
+  recon.add_argument("--refine-steps", type=int, default=0,
+                     help="test-time optimisation steps (0: feed-forward)")
+  recon.add_argument("--refine-lr", type=float, default=0.01)
+  recon.add_argument("--tune-generator", action="store_true",
+                     help="then fine-tune G per image (pivotal tuning)")
+  recon.add_argument("--mesh-resolution", type=int, default=128,
+                     help="marching-cubes grid side; 0 skips the mesh")
+
+  export = sub.add_parser(
+      "export-mesh", allow_abbrev=False,
+      help="mesh, views and orbit of prior samples or of saved codes")
+  export.add_argument("--workdir", required=True)
+  export.add_argument("--out", required=True)
+  export.add_argument("--seed", type=int, default=0)
+  export.add_argument("--num-faces", type=int, default=1)
+  export.add_argument("--codes", default=None,
+                      help="codes.npz written by `jaxface reconstruct`")
+  export.add_argument("--mesh-resolution", type=int, default=128)
+
+  evaluate = sub.add_parser(
+      "evaluate", allow_abbrev=False,
+      help="reconstruction metrics on held-out synthetic identities")
+  evaluate.add_argument("--workdir", required=True)
+  evaluate.add_argument("--out", default=None,
+                        help="JSON path (default WORKDIR/eval/...)")
+  evaluate.add_argument("--refine-steps", type=int, default=0)
+  evaluate.add_argument("--num-identities", type=int, default=None)
 
   ident = sub.add_parser(
       "import-identity", allow_abbrev=False,
@@ -136,6 +170,32 @@ def main(argv: list[str]) -> None:
       config = _parse_config(rest, required=True)
       from jaxface import identity_pretrain  # pylint: disable=g-import-not-at-top
       print(json.dumps(identity_pretrain.pretrain(config, args.workdir)))
+    elif args.command == "reconstruct":
+      _parse_config(rest, required=False)
+      from jaxface import export  # pylint: disable=g-import-not-at-top
+      summary = export.reconstruct_command(
+          args.inputs, args.workdir, args.out,
+          refine_steps=args.refine_steps, refine_lr=args.refine_lr,
+          tune_generator=args.tune_generator,
+          mesh_resolution=args.mesh_resolution)
+      print(json.dumps({name: face["pose"] | {"files": face["files"]}
+                        for name, face in summary["faces"].items()}))
+      if summary["failed"]:
+        sys.exit(1)  # each failure was already reported in one line
+    elif args.command == "export-mesh":
+      _parse_config(rest, required=False)
+      from jaxface import export  # pylint: disable=g-import-not-at-top
+      summary = export.export_mesh_command(
+          args.workdir, args.out, seed=args.seed, num_faces=args.num_faces,
+          codes=args.codes, mesh_resolution=args.mesh_resolution)
+      print(json.dumps({name: face["files"]
+                        for name, face in summary["faces"].items()}))
+    elif args.command == "evaluate":
+      _parse_config(rest, required=False)
+      from jaxface import evaluate  # pylint: disable=g-import-not-at-top
+      evaluate.evaluate_command(args.workdir, args.out,
+                                refine_steps=args.refine_steps,
+                                num_identities=args.num_identities)
     elif args.command == "import-identity":
       from jaxface import identity_import  # pylint: disable=g-import-not-at-top
       try:

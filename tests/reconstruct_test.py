@@ -1,0 +1,159 @@
+"""Single-image reconstruction: encoding, refinement, and the CLI."""
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from absl.testing import absltest
+from PIL import Image
+
+from jaxface import reconstruct
+from jaxface import train
+from jaxface import train_state as train_state_lib
+from tests import testing_utils
+
+
+def _images(n=2, size=32, seed=0):
+  yy, xx = np.mgrid[:size, :size] / size
+  rng = np.random.RandomState(seed)
+  out = []
+  for _ in range(n):
+    c = rng.uniform(0, 1, 3)
+    blob = ((xx - 0.5) ** 2 + (yy - 0.45) ** 2 < 0.08)[..., None]
+    out.append(np.where(blob, c, 1 - c))
+  return (np.stack(out) * 255).astype(np.uint8)
+
+
+class RefineTest(absltest.TestCase):
+
+  @classmethod
+  def setUpClass(cls):
+    super().setUpClass()
+    cls.config = testing_utils.branch_config(1.0)
+    cls.state = train_state_lib.create_train_state(
+        cls.config, testing_utils.tiny_identity_encoder())
+
+  def test_encode_gives_codes_and_pose_per_image(self):
+    estimate = reconstruct.encode(self.state, _images(3))
+    self.assertEqual(estimate.latents.z_shape.shape,
+                     (3, self.config.field.z_shape_dim))
+    self.assertEqual(estimate.yaw.shape, (3,))
+
+  def test_refinement_lowers_the_loss_and_keeps_images_independent(self):
+    images = _images(2)
+    start = reconstruct.encode(self.state, images)
+    both, _, history = reconstruct.refine(self.state, self.config, images,
+                                          start, steps=15)
+    loss = np.asarray(history["loss"])  # the objective: L1 + E2 terms + prior
+    self.assertLess(loss[-1], 0.95 * loss[0])
+    self.assertGreater(float(jnp.abs(both.yaw - start.yaw).max())
+                       + float(jnp.abs(both.latents.z_app
+                                       - start.latents.z_app).max()), 1e-4)
+    # Refining image 0 alone gives what it got in the batch.
+    alone, _, _ = reconstruct.refine(
+        self.state, self.config, images[:1],
+        jax.tree.map(lambda x: x[:1], start), steps=15)
+    np.testing.assert_allclose(alone.latents.z_shape,
+                               both.latents.z_shape[:1], atol=1e-4)
+    np.testing.assert_allclose(alone.yaw, both.yaw[:1], atol=1e-5)
+
+  def test_zero_steps_is_the_encoder(self):
+    images = _images(1)
+    start = reconstruct.encode(self.state, images)
+    same, g_params, history = reconstruct.refine(self.state, self.config,
+                                                 images, start, steps=0)
+    self.assertEqual(history, {})
+    np.testing.assert_array_equal(same.yaw, start.yaw)
+    self.assertIs(g_params, self.state.g_ema_params)
+
+  def test_pivotal_tuning_moves_the_generator_and_fits_better(self):
+    images = _images(1)
+    start = reconstruct.encode(self.state, images)
+    _, tuned, history = reconstruct.refine(
+        self.state, self.config, images, start, steps=10,
+        tune_generator=True, tune_lr=1e-3)
+    self.assertLess(float(history["tune_l1"][-1].mean()),
+                    float(history["tune_l1"][0].mean()))
+    moved = max(jax.tree.leaves(jax.tree.map(
+        lambda a, b: float(jnp.max(jnp.abs(a - b))), tuned,
+        self.state.g_ema_params)))
+    self.assertGreater(moved, 1e-5)
+
+
+class ReconstructCliTest(absltest.TestCase):
+
+  def test_bad_inputs_are_reported_and_the_rest_reconstructed(self):
+    tmp = pathlib.Path(self.create_tempdir().full_path)
+    folder = testing_utils.write_image_folder(tmp / "train", num_images=8)
+    config = testing_utils.folder_config(folder, num_steps=1)
+    for name in train_state_lib.BRANCH_WEIGHTS:
+      config.loss[name] = 1.0
+    config.identity.encoder_dir = str(
+        testing_utils.write_identity_encoder(tmp / "e2"))
+    train.train_and_evaluate(config, tmp / "run")
+    photos = tmp / "photos"
+    photos.mkdir()
+    Image.fromarray(_images(1, size=50)[0]).convert("P").save(
+        photos / "palette.png")
+    Image.fromarray(_images(1, size=40)[0]).convert("LA").save(
+        photos / "grey_alpha.png")
+    (photos / "broken.jpg").write_bytes(b"not a jpeg")
+    empty = tmp / "empty"
+    empty.mkdir()
+    env = dict(os.environ, JAX_PLATFORMS="cpu")
+    env.pop("XLA_FLAGS", None)
+    result = subprocess.run(
+        [sys.executable, "-m", "jaxface.main", "reconstruct", str(photos),
+         str(empty), str(tmp / "missing.png"), "--workdir", str(tmp / "run"),
+         "--out", str(tmp / "out"), "--mesh-resolution", "24",
+         "--refine-steps", "2"],
+        capture_output=True, text=True, timeout=600, env=env,
+        cwd=testing_utils.REPO)
+    self.assertEqual(result.returncode, 1, result.stderr)
+    self.assertNotIn("Traceback", result.stderr)
+    errors = [l for l in result.stderr.splitlines()
+              if l.startswith("jaxface: error:")]
+    joined = "\n".join(errors)
+    self.assertIn("broken.jpg", joined)
+    self.assertIn("missing.png", joined)
+    self.assertIn(str(empty), joined)
+    faces = json.loads(result.stdout)
+    self.assertCountEqual(faces, ["palette", "grey_alpha"])
+    for name in faces:
+      out = tmp / "out" / name
+      for file in ("input.png", "render.png", "views.png", "depth.png",
+                   "depth.npy", "orbit.gif", "pose.json", "codes.npz"):
+        self.assertTrue((out / file).is_file(), f"{name}/{file}")
+      pose = json.loads((out / "pose.json").read_text())
+      self.assertLen(pose["cam2world"], 4)
+      self.assertIn("refinement", pose["estimated_by"])
+      # A mesh, or a one-line reason (a 1-step generator may have none).
+      has_mesh = (out / "mesh.ply").is_file() and (out / "mesh.obj").is_file()
+      self.assertTrue(has_mesh or f"no mesh for {name}" in joined)
+      self.assertEqual(np.asarray(Image.open(out / "input.png")).shape[-1], 3)
+
+  def test_plain_giraffe_run_cannot_reconstruct(self):
+    tmp = pathlib.Path(self.create_tempdir().full_path)
+    folder = testing_utils.write_image_folder(tmp / "train", num_images=8)
+    config = testing_utils.folder_config(folder, num_steps=1)
+    train.train_and_evaluate(config, tmp / "run")
+    env = dict(os.environ, JAX_PLATFORMS="cpu")
+    env.pop("XLA_FLAGS", None)
+    result = subprocess.run(
+        [sys.executable, "-m", "jaxface.main", "reconstruct",
+         str(folder / "000.png"), "--workdir", str(tmp / "run"), "--out",
+         str(tmp / "out")], capture_output=True, text=True, timeout=300,
+        env=env, cwd=testing_utils.REPO)
+    self.assertEqual(result.returncode, 1)
+    self.assertEqual(len(result.stderr.strip().splitlines()), 1,
+                     result.stderr)
+    self.assertIn("without the identity branch", result.stderr)
+
+
+if __name__ == "__main__":
+  absltest.main()
