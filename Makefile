@@ -19,12 +19,21 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/jaxface make-data --name synthetic_faces --identities 96 \
 	  --test-identities 8 --views 8 --size 32 --data-dir $(DATA_DIR)
-	$(BIN)/jaxface train --config=configs/small_cpu.py \
-	  --config.data.data_dir=$(DATA_DIR) --workdir $(DEMO_DIR)
-	$(BIN)/jaxface render --workdir $(DEMO_DIR) --out $(DEMO_DIR)/renders
 	$(BIN)/jaxface pretrain-identity --config=configs/identity_synthetic.py \
 	  --config.data.data_dir=$(DATA_DIR) --workdir $(DEMO_DIR)/identity
-	@echo "demo outputs in $(DEMO_DIR): samples/, renders/, tb/ (tensorboard --logdir $(DEMO_DIR)/tb)"
+	$(BIN)/jaxface train --config=configs/small_cpu.py \
+	  --config.data.data_dir=$(DATA_DIR) \
+	  --config.identity.encoder_dir=$(DEMO_DIR)/identity/identity_encoder \
+	  --workdir $(DEMO_DIR)
+	$(BIN)/jaxface render --workdir $(DEMO_DIR) --out $(DEMO_DIR)/renders
+	$(BIN)/python -m jaxface.data.demo_photos --data-dir $(DATA_DIR) \
+	  --out $(DEMO_DIR)/photos
+	$(BIN)/jaxface reconstruct $(DEMO_DIR)/photos --workdir $(DEMO_DIR) \
+	  --out $(DEMO_DIR)/reconstructions
+	$(BIN)/jaxface reconstruct $(DEMO_DIR)/photos --workdir $(DEMO_DIR) \
+	  --refine-steps 100 --out $(DEMO_DIR)/reconstructions_refined
+	$(BIN)/jaxface evaluate --workdir $(DEMO_DIR)
+	@echo "demo outputs in $(DEMO_DIR): samples/, renders/, reconstructions*/ (pose.json, views.png, orbit.gif, depth.png, mesh.ply/.obj), eval/, tb/ (tensorboard --logdir $(DEMO_DIR)/tb)"
 
 test: $(STAMP)
 	JAX_COMPILATION_CACHE_DIR=$(CURDIR)/.cache/jax $(BIN)/python -m pytest -n 2 tests

@@ -24,10 +24,25 @@ def get_config(arg=None):
   config.neural_renderer.num_features = 64
   config.disc.num_features = 128
   config.optim.update(kind="adam", g_lr=1e-3, d_lr=1e-3, ema_decay=0.99)
-  config.loss.r1_weight = 1.0
+  config.loss.update(
+      r1_weight=1.0,
+      # The identity branch: Q pairs each real face with its codes and pose.
+      identity_weight=1.0,
+      identity_random_weight=0.5,
+      l1_weight=1.0,
+      perceptual_weight=0.5,
+      kl_weight=1e-3,
+      recon_gan_weight=0.5,
+      pose_regression_weight=1.0,
+      code_regression_weight=1.0,
+  )
+  # E2 pretrained on the demo identities (`make demo` runs pretrain-identity
+  # first); the tiny test config switches the branch off.
+  config.identity.encoder_dir = "runs/demo/identity/identity_encoder"
+  config.optim.e_lr = 1e-3
   config.data.update(image_size=32, train_identities=96, test_identities=8,
                      views=8)
   config.train.update(batch_size=16, num_steps=1200)
   config.ckpt.every_steps = 200
-  config.log.update(every_steps=50, images_every_steps=200)
+  config.log.update(every_steps=50, images_every_steps=200, eval_every_steps=200)
   return config
