@@ -44,5 +44,6 @@ def get_config(arg=None):
                      views=8)
   config.train.update(batch_size=16, num_steps=1200)
   config.ckpt.every_steps = 200
-  config.log.update(every_steps=50, images_every_steps=200, eval_every_steps=200)
+  config.log.update(every_steps=50, images_every_steps=200,
+                    eval_every_steps=200)
   return config
