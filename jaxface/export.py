@@ -100,7 +100,8 @@ def _pose_dict(estimate_row: dict, config, how: str) -> dict:
 
 def write_face(out_dir: pathlib.Path, *, g_graphdef, g_params, latents,
                yaw: float, pitch: float, config, input_image=None,
-               how: str = "", mesh_resolution: int = 128) -> dict:
+               how: str = "", mesh_resolution: int = 128,
+               mesh_level: float | None = None) -> dict:
   """Writes every output file of one face; returns their paths.
 
   Args:
@@ -112,6 +113,8 @@ def write_face(out_dir: pathlib.Path, *, g_graphdef, g_params, latents,
     input_image: uint8 [size, size, 3] or None (export-mesh).
     how: provenance for ``pose.json``.
     mesh_resolution: marching-cubes grid side (0: no mesh).
+    mesh_level: density of the surface; None for
+      ``mesh.default_threshold`` (one sample bin half opaque).
   """
   out_dir.mkdir(parents=True, exist_ok=True)
   size = config.data.image_size
@@ -172,17 +175,17 @@ def write_face(out_dir: pathlib.Path, *, g_graphdef, g_params, latents,
   paths["pose"] = str(out_dir / "pose.json")
   if mesh_resolution:
     paths.update(_write_mesh(out_dir / "mesh", g_graphdef, g_params, latents,
-                             config, mesh_resolution))
+                             config, mesh_resolution, mesh_level))
   return dict(pose=pose, files=paths)
 
 
 def _write_mesh(stem, g_graphdef, g_params, latents, config,
-                resolution: int) -> dict:
+                resolution: int, level: float | None = None) -> dict:
   half = mesh_lib.box_half_size(config.render)
   grid = mesh_lib.density_grid(g_graphdef, g_params, latents, resolution)
   try:
     vertices, faces = mesh_lib.extract_mesh(
-        grid, mesh_lib.default_threshold(config), half)
+        grid, mesh_lib.default_threshold(config, level), half)
   except ValueError as e:  # e.g. an untrained generator has no surface
     message = f"no mesh for {stem.parent.name}: {e}"
     _warn(message)
@@ -221,6 +224,7 @@ def _warn(message: str):
 def reconstruct_command(inputs, workdir, out, *, refine_steps: int = 0,
                         refine_lr: float = 0.01, tune_generator: bool = False,
                         mesh_resolution: int = 128,
+                        mesh_level: float | None = None,
                         batch_size: int = 16) -> dict:
   """Reconstructs every image in ``inputs`` (files or folders).
 
@@ -273,7 +277,8 @@ def reconstruct_command(inputs, workdir, out, *, refine_steps: int = 0,
           out / name, g_graphdef=state.g_graphdef,
           g_params=g_params_per[i], latents=row["latents"], yaw=row["yaw"],
           pitch=row["pitch"], config=config, input_image=image,
-          how=f"{how} from {path}", mesh_resolution=mesh_resolution)
+          how=f"{how} from {path}", mesh_resolution=mesh_resolution,
+          mesh_level=mesh_level)
   summary = dict(step=int(state.step), out=str(out), faces=faces,
                  failed=problems)
   out.mkdir(parents=True, exist_ok=True)
@@ -296,7 +301,8 @@ def load_codes(path) -> generator.Latents:
 
 
 def export_mesh_command(workdir, out, *, seed: int = 0, num_faces: int = 1,
-                        codes=None, mesh_resolution: int = 128) -> dict:
+                        codes=None, mesh_resolution: int = 128,
+                        mesh_level: float | None = None) -> dict:
   """Meshes (and views) of prior samples ``seed`` or of saved ``codes``."""
   config, state = train.restore_for_inference(workdir)
   out = pathlib.Path(out)
@@ -323,5 +329,5 @@ def export_mesh_command(workdir, out, *, seed: int = 0, num_faces: int = 1,
         latents=jax.tree.map(lambda z, i=i: z[i:i + 1], latents), yaw=0.0,
         pitch=pitch, config=config,
         how=f"codes from {codes}" if codes else f"prior sample, seed {seed}",
-        mesh_resolution=mesh_resolution)
+        mesh_resolution=mesh_resolution, mesh_level=mesh_level)
   return dict(step=int(state.step), out=str(out), faces=faces)

@@ -73,6 +73,9 @@ def _parser() -> argparse.ArgumentParser:
                      help="then fine-tune G per image (pivotal tuning)")
   recon.add_argument("--mesh-resolution", type=int, default=128,
                      help="marching-cubes grid side; 0 skips the mesh")
+  recon.add_argument("--mesh-level", type=float, default=None,
+                     help="surface density (default: a render sample "
+                          "half opaque)")
 
   export = sub.add_parser(
       "export-mesh", allow_abbrev=False,
@@ -84,6 +87,7 @@ def _parser() -> argparse.ArgumentParser:
   export.add_argument("--codes", default=None,
                       help="codes.npz written by `jaxface reconstruct`")
   export.add_argument("--mesh-resolution", type=int, default=128)
+  export.add_argument("--mesh-level", type=float, default=None)
 
   evaluate = sub.add_parser(
       "evaluate", allow_abbrev=False,
@@ -177,7 +181,7 @@ def main(argv: list[str]) -> None:
           args.inputs, args.workdir, args.out,
           refine_steps=args.refine_steps, refine_lr=args.refine_lr,
           tune_generator=args.tune_generator,
-          mesh_resolution=args.mesh_resolution)
+          mesh_resolution=args.mesh_resolution, mesh_level=args.mesh_level)
       print(json.dumps({name: face["pose"] | {"files": face["files"]}
                         for name, face in summary["faces"].items()}))
       if summary["failed"]:
@@ -187,7 +191,8 @@ def main(argv: list[str]) -> None:
       from jaxface import export  # pylint: disable=g-import-not-at-top
       summary = export.export_mesh_command(
           args.workdir, args.out, seed=args.seed, num_faces=args.num_faces,
-          codes=args.codes, mesh_resolution=args.mesh_resolution)
+          codes=args.codes, mesh_resolution=args.mesh_resolution,
+          mesh_level=args.mesh_level)
       print(json.dumps({name: face["files"]
                         for name, face in summary["faces"].items()}))
     elif args.command == "evaluate":

@@ -3,15 +3,21 @@
 import json
 import os
 import pathlib
+import shutil
 import subprocess
 import sys
+import tempfile
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from absl.testing import absltest
 from PIL import Image
+import trimesh
 
+from jaxface import export
+from jaxface import generator
+from jaxface import mesh as mesh_lib
 from jaxface import reconstruct
 from jaxface import train
 from jaxface import train_state as train_state_lib
@@ -85,17 +91,36 @@ class RefineTest(absltest.TestCase):
     self.assertGreater(moved, 1e-5)
 
 
+def _cli(*args, timeout=600):
+  env = dict(os.environ, JAX_PLATFORMS="cpu")
+  env.pop("XLA_FLAGS", None)
+  return subprocess.run([sys.executable, "-m", "jaxface.main", *map(str, args)],
+                        capture_output=True, text=True, timeout=timeout,
+                        env=env, cwd=testing_utils.REPO)
+
+
 class ReconstructCliTest(absltest.TestCase):
 
-  def test_bad_inputs_are_reported_and_the_rest_reconstructed(self):
-    tmp = pathlib.Path(self.create_tempdir().full_path)
-    folder = testing_utils.write_image_folder(tmp / "train", num_images=8)
+  @classmethod
+  def setUpClass(cls):
+    super().setUpClass()
+    cls.tmp = pathlib.Path(tempfile.mkdtemp())
+    folder = testing_utils.write_image_folder(cls.tmp / "train", num_images=8)
     config = testing_utils.folder_config(folder, num_steps=1)
     for name in train_state_lib.BRANCH_WEIGHTS:
       config.loss[name] = 1.0
     config.identity.encoder_dir = str(
-        testing_utils.write_identity_encoder(tmp / "e2"))
-    train.train_and_evaluate(config, tmp / "run")
+        testing_utils.write_identity_encoder(cls.tmp / "e2"))
+    cls.workdir = cls.tmp / "run"
+    train.train_and_evaluate(config, cls.workdir)
+
+  @classmethod
+  def tearDownClass(cls):
+    shutil.rmtree(cls.tmp, ignore_errors=True)
+    super().tearDownClass()
+
+  def test_bad_inputs_are_reported_and_the_rest_reconstructed(self):
+    tmp = pathlib.Path(self.create_tempdir().full_path)
     photos = tmp / "photos"
     photos.mkdir()
     Image.fromarray(_images(1, size=50)[0]).convert("P").save(
@@ -105,15 +130,9 @@ class ReconstructCliTest(absltest.TestCase):
     (photos / "broken.jpg").write_bytes(b"not a jpeg")
     empty = tmp / "empty"
     empty.mkdir()
-    env = dict(os.environ, JAX_PLATFORMS="cpu")
-    env.pop("XLA_FLAGS", None)
-    result = subprocess.run(
-        [sys.executable, "-m", "jaxface.main", "reconstruct", str(photos),
-         str(empty), str(tmp / "missing.png"), "--workdir", str(tmp / "run"),
-         "--out", str(tmp / "out"), "--mesh-resolution", "24",
-         "--refine-steps", "2"],
-        capture_output=True, text=True, timeout=600, env=env,
-        cwd=testing_utils.REPO)
+    result = _cli("reconstruct", photos, empty, tmp / "missing.png",
+                  "--workdir", self.workdir, "--out", tmp / "out",
+                  "--mesh-resolution", 24, "--refine-steps", 2)
     self.assertEqual(result.returncode, 1, result.stderr)
     self.assertNotIn("Traceback", result.stderr)
     errors = [l for l in result.stderr.splitlines()
@@ -136,6 +155,43 @@ class ReconstructCliTest(absltest.TestCase):
       has_mesh = (out / "mesh.ply").is_file() and (out / "mesh.obj").is_file()
       self.assertTrue(has_mesh or f"no mesh for {name}" in joined)
       self.assertEqual(np.asarray(Image.open(out / "input.png")).shape[-1], 3)
+    # export-mesh re-renders saved codes; codes of another model are refused.
+    result = _cli("export-mesh", "--workdir", self.workdir, "--out",
+                  tmp / "again", "--codes", tmp / "out" / "palette" /
+                  "codes.npz", "--mesh-resolution", 0)
+    self.assertEqual(result.returncode, 0, result.stderr)
+    self.assertTrue((tmp / "again" / "palette_0" / "views.png").is_file())
+    np.savez(tmp / "wrong.npz", z_shape=np.zeros((1, 3)),
+             z_app=np.zeros((1, 3)), z_bg_shape=np.zeros((1, 3)),
+             z_bg_app=np.zeros((1, 3)))
+    result = _cli("export-mesh", "--workdir", self.workdir, "--out",
+                  tmp / "x", "--codes", tmp / "wrong.npz")
+    self.assertEqual(result.returncode, 1)
+    self.assertEqual(len(result.stderr.strip().splitlines()), 1,
+                     result.stderr)
+    self.assertIn("do not fit this generator", result.stderr)
+
+  def test_export_mesh_writes_a_closed_coloured_mesh(self):
+    config, state = train.restore_for_inference(self.workdir)
+    latents = generator.sample_latents(jax.random.key(5), 1, config.field)
+    grid = mesh_lib.density_grid(state.g_graphdef, state.g_ema_params,
+                                 latents, 24)
+    # An untrained field has no meaningful surface density: cut at its
+    # median so that a surface exists.
+    level = float(np.median(grid))
+    out = pathlib.Path(self.create_tempdir().full_path)
+    summary = export.export_mesh_command(self.workdir, out, seed=5,
+                                         mesh_resolution=24,
+                                         mesh_level=level)
+    files = summary["faces"]["seed5_0"]["files"]
+    mesh = trimesh.load(files["mesh_ply"], process=False)
+    self.assertTrue(mesh.is_watertight)
+    self.assertEqual(mesh.visual.vertex_colors.shape, (len(mesh.vertices), 4))
+    half = mesh_lib.box_half_size(config.render)
+    self.assertLessEqual(float(np.abs(mesh.vertices).max()),
+                         half * (1 + 2 / 23) + 1e-6)
+    obj = trimesh.load(files["mesh_obj"], process=False)
+    self.assertEqual(len(obj.faces), len(mesh.faces))
 
   def test_plain_giraffe_run_cannot_reconstruct(self):
     tmp = pathlib.Path(self.create_tempdir().full_path)
