@@ -19,7 +19,9 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/jaxface make-data --name synthetic_faces --identities 96 \
 	  --test-identities 8 --views 8 --size 32 --data-dir $(DATA_DIR)
-	$(BIN)/jaxface pretrain-identity --config=configs/identity_synthetic.py \
+	# E2 first (kept if a previous demo made it): the identity loss needs it.
+	test -f $(DEMO_DIR)/identity/identity_encoder/identity_config.json || \
+	  $(BIN)/jaxface pretrain-identity --config=configs/identity_synthetic.py \
 	  --config.data.data_dir=$(DATA_DIR) --workdir $(DEMO_DIR)/identity
 	$(BIN)/jaxface train --config=configs/small_cpu.py \
 	  --config.data.data_dir=$(DATA_DIR) \
