@@ -113,8 +113,8 @@ def write_face(out_dir: pathlib.Path, *, g_graphdef, g_params, latents,
     input_image: uint8 [size, size, 3] or None (export-mesh).
     how: provenance for ``pose.json``.
     mesh_resolution: marching-cubes grid side (0: no mesh).
-    mesh_level: density of the surface; None for
-      ``mesh.default_threshold`` (one sample bin half opaque).
+    mesh_level: density of the surface; None for ``mesh.surface_level``
+      (where the renders see the surface).
   """
   out_dir.mkdir(parents=True, exist_ok=True)
   size = config.data.image_size
@@ -182,24 +182,28 @@ def write_face(out_dir: pathlib.Path, *, g_graphdef, g_params, latents,
 def _write_mesh(stem, g_graphdef, g_params, latents, config,
                 resolution: int, level: float | None = None) -> dict:
   half = mesh_lib.box_half_size(config.render)
+  cams = [ring_cameras(config, COLOUR_YAWS, pitch=np.deg2rad(p))
+          for p in COLOUR_PITCHES_DEGREES]
+  cams = jax.tree.map(lambda *x: jnp.concatenate(x), *cams)
+  views = _render_all(g_graphdef, g_params, latents, cams)
+  if level is None:
+    # Where the renders see the surface; the fixed rule if nothing is opaque.
+    level = mesh_lib.surface_level(g_graphdef, g_params, latents, views.depth,
+                                   views.opacity, cams)
+  level = mesh_lib.default_threshold(config, level)
   grid = mesh_lib.density_grid(g_graphdef, g_params, latents, resolution)
   try:
-    vertices, faces = mesh_lib.extract_mesh(
-        grid, mesh_lib.default_threshold(config, level), half)
+    vertices, faces = mesh_lib.extract_mesh(grid, level, half)
   except ValueError as e:  # e.g. an untrained generator has no surface
     message = f"no mesh for {stem.parent.name}: {e}"
     _warn(message)
     return dict(mesh_error=message)
   normals = mesh_lib.vertex_normals(vertices, faces)
-  cams = [ring_cameras(config, COLOUR_YAWS, pitch=np.deg2rad(p))
-          for p in COLOUR_PITCHES_DEGREES]
-  cams = jax.tree.map(lambda *x: jnp.concatenate(x), *cams)
-  images = sampling.to_uint8(
-      _render_all(g_graphdef, g_params, latents, cams).images)
-  colors = mesh_lib.vertex_colors(vertices, normals, images, cams)
+  colors = mesh_lib.vertex_colors(vertices, normals,
+                                  sampling.to_uint8(views.images), cams)
   written = mesh_lib.write_mesh(stem, vertices, faces, colors)
   return dict(mesh_ply=written["ply"], mesh_obj=written["obj"],
-              mesh_vertices=int(len(vertices)))
+              mesh_vertices=int(len(vertices)), mesh_level=float(level))
 
 
 def _row(estimate, i: int):

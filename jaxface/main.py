@@ -74,8 +74,8 @@ def _parser() -> argparse.ArgumentParser:
   recon.add_argument("--mesh-resolution", type=int, default=128,
                      help="marching-cubes grid side; 0 skips the mesh")
   recon.add_argument("--mesh-level", type=float, default=None,
-                     help="surface density (default: a render sample "
-                          "half opaque)")
+                     help="surface density (default: the median density "
+                          "at the rendered depth)")
 
   export = sub.add_parser(
       "export-mesh", allow_abbrev=False,

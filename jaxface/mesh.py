@@ -25,6 +25,7 @@ import trimesh
 from flax import nnx
 from skimage import measure
 
+from jaxface import rays as rays_lib
 from jaxface import structs
 from jaxface import volume_render
 
@@ -146,6 +147,46 @@ def density_grid(graphdef, params, latents, resolution: int,
   flat = _density_chunks(graphdef, params, latents, resolution, chunk)
   flat = np.asarray(flat, np.float32)[:resolution ** 3]
   return flat.reshape(resolution, resolution, resolution)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _densities_at(graphdef, params, latents, points):
+  return _field_density(nnx.merge(graphdef, params), points, latents)
+
+
+def surface_level(graphdef, params, latents, depth, opacity,
+                  cameras: structs.Camera,
+                  min_opacity: float = 0.5) -> float | None:
+  """The density level at which the renders see the surface.
+
+  Each nearly opaque ray's expected depth is where the volume renderer puts
+  the surface; the median density at those points is a level whose
+  marching-cubes surface agrees with the rendered depth maps, whatever the
+  scale the field has learnt.
+
+  Args:
+    graphdef, params: the generator.
+    latents: ``generator.Latents`` with batch size 1.
+    depth: [n, h, w] expected camera-axis depth of renders of this face.
+    opacity: [n, h, w] their opacity.
+    cameras: the n cameras of those renders.
+    min_opacity: rays below this opacity are ignored.
+
+  Returns:
+    The level, or None when no ray is that opaque.
+  """
+  n, h, w = depth.shape
+  ray_batch = rays_lib.pixel_rays(cameras, h, w)
+  distance = jnp.reshape(depth, (n, -1)) / ray_batch.z_scale
+  points = ray_batch.origins + ray_batch.directions * distance[..., None]
+  keep = np.asarray(jnp.reshape(opacity, (n, -1)) > min_opacity)
+  if not keep.any():
+    return None
+  points = np.asarray(points)[keep]
+  densities = np.asarray(_densities_at(graphdef, params, latents,
+                                       jnp.asarray(points)))
+  level = float(np.median(densities))
+  return level if level > 0 else None
 
 
 def default_threshold(config, threshold=None) -> float:
