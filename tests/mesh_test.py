@@ -248,3 +248,44 @@ class WriteMeshTest(absltest.TestCase):
 
 if __name__ == "__main__":
   absltest.main()
+
+
+class SurfaceLevelTest(absltest.TestCase):
+
+  def test_median_density_at_the_rendered_depth(self):
+    config = testing_utils.load_config("tiny")
+    model = testing_utils.random_module(
+        lambda: generator.Generator(config, rngs=nnx.Rngs(0)))
+    graphdef, state = nnx.split(model)
+    params = nnx.to_pure_dict(state)
+    fc = config.field
+    rng = np.random.default_rng(1)
+    latents = generator.Latents(
+        *[rng.normal(size=(1, dim)).astype(np.float32)
+          for dim in (fc.z_shape_dim, fc.z_app_dim, fc.z_bg_shape_dim,
+                      fc.z_bg_app_dim)])
+    radius, fov, side = 2.732, np.deg2rad(10.0), 4
+    cams = camera.make_camera(np.zeros(1), 0.0, radius, fov)
+    # Every pixel's expected depth on the plane z = 0 through the origin.
+    depth = np.full((1, side, side), radius, np.float32)
+    opacity = np.ones((1, side, side), np.float32)
+    level = mesh.surface_level(graphdef, params, latents, depth, opacity,
+                               cams)
+    # Independently: the camera on +z sees (x, y, 0) at pixel centres.
+    ndc = (np.arange(side) + 0.5) / side * 2 - 1
+    xs, ys = np.meshgrid(ndc, -ndc)
+    extent = np.tan(fov / 2) * radius
+    points = np.stack([xs * extent, ys * extent, 0 * xs], -1).reshape(-1, 3)
+    raw, _ = model.field(
+        (points / config.render.object_scale)[None].astype(np.float32),
+        np.broadcast_to([0.0, 0.0, -1.0], (1,) + points.shape).astype(
+            np.float32), latents.z_shape, latents.z_app)
+    activation = {"relu": jax.nn.relu, "softplus": jax.nn.softplus}[
+        config.render.density_activation]
+    inside = np.all(np.abs(points / config.render.object_scale)
+                    <= 1 + config.render.box_padding, -1)
+    expected = np.median(np.where(inside, activation(np.asarray(raw[0])), 0))
+    self.assertAlmostEqual(level, float(expected), places=4)
+    # Transparent renders say nothing about the surface.
+    self.assertIsNone(mesh.surface_level(graphdef, params, latents, depth,
+                                         0.3 * opacity, cams))
