@@ -288,7 +288,10 @@ def _identity_metrics(g_graphdef, g_params, e2_graphdef, e2_params,
     rendered8 = jnp.round(rendered * 255.0)
     gt8 = gt.astype(jnp.float32)
     gt_depth, gt_mask = downsample_depth(depth, mask, out.depth.shape[-1])
-    depth_errors = metrics.depth_errors(out.depth, gt_depth, gt_mask,
+    # The depth of the visible surface, not GIRAFFE's expected depth, which
+    # counts any transparent remainder of a ray at its far end.
+    pred_depth = out.depth if out.surface_depth is None else out.surface_depth
+    depth_errors = metrics.depth_errors(pred_depth, gt_depth, gt_mask,
                                         head_size)
     return dict(
         psnr=metrics.psnr(rendered8, gt8, max_value=255.0),

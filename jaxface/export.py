@@ -9,8 +9,9 @@ For each face, in ``OUT/<name>/``:
 * ``codes.npz``: the latent codes (``export-mesh --codes`` reads them);
 * ``render.png``: the reconstruction at the estimated pose, next to the input;
 * ``views.png``: renders from a ring of new yaw angles (RGB over depth);
-* ``depth.png`` / ``depth.npy``: expected camera-axis depth at the estimated
-  pose (bright is near; ``.npy`` in world units, NaN where empty);
+* ``depth.png`` / ``depth.npy``: camera-axis depth at the estimated pose
+  (``.png``: expected depth, bright is near; ``.npy``: depth of the visible
+  surface in world units, NaN where the opacity is below 0.5);
 * ``orbit.gif``: the face turning left and right;
 * ``mesh.ply`` / ``mesh.obj``: marching cubes of the density field with
   vertex colours taken from the renders (see ``jaxface.mesh``).
@@ -144,7 +145,8 @@ def write_face(out_dir: pathlib.Path, *, g_graphdef, g_params, latents,
   depth_path = out_dir / "depth.npy"
   with tempfile.NamedTemporaryFile(dir=out_dir, delete=False,
                                    suffix=".npy") as f:
-    np.save(f, np.where(opacity > 0.5, depth, np.nan).astype(np.float32))
+    np.save(f, np.where(opacity > 0.5, np.asarray(at_pose.surface_depth[0]),
+                        np.nan).astype(np.float32))
   os.replace(f.name, depth_path)
   paths["depth_npy"] = str(depth_path)
 
@@ -188,8 +190,8 @@ def _write_mesh(stem, g_graphdef, g_params, latents, config,
   views = _render_all(g_graphdef, g_params, latents, cams)
   if level is None:
     # Where the renders see the surface; the fixed rule if nothing is opaque.
-    level = mesh_lib.surface_level(g_graphdef, g_params, latents, views.depth,
-                                   views.opacity, cams)
+    level = mesh_lib.surface_level(g_graphdef, g_params, latents,
+                                   views.surface_depth, views.opacity, cams)
   level = mesh_lib.default_threshold(config, level)
   grid = mesh_lib.density_grid(g_graphdef, g_params, latents, resolution)
   try:

@@ -35,14 +35,20 @@ class GeneratorOutput:
   Attributes:
     images: [batch, size, size, 3] RGB in [0, 1].
     features: [batch, h, w, feature_dim] volume-rendered feature image.
-    depth: [batch, h, w] expected depth along the camera axis.
+    depth: [batch, h, w] expected depth along the camera axis (the
+      transparent remainder of a ray counts at its far end, as in GIRAFFE).
     opacity: [batch, h, w] foreground opacity.
+    surface_depth: [batch, h, w] expected camera-axis depth of the visible
+      matter alone (``depth`` without the far-end remainder, divided by
+      the opacity); where the renderer sees the surface. Meaningless where
+      the opacity is near 0.
   """
 
   images: jax.Array
   features: jax.Array
   depth: jax.Array
   opacity: jax.Array
+  surface_depth: jax.Array = None
 
 
 def sample_latents(key: jax.Array, batch: int, config) -> Latents:
@@ -153,8 +159,12 @@ class Generator(nnx.Module):
         density, features, depths, rays, far, background, intervals)
     feature_image = renderings.features.reshape(batch, size, size, -1)
     images = self.renderer(feature_image)
+    far_depth = far * rays.z_scale  # camera-axis depth of each ray's end
+    matter_depth = renderings.depth - (1.0 - renderings.opacity) * far_depth
+    surface_depth = matter_depth / jnp.maximum(renderings.opacity, 1e-6)
     return GeneratorOutput(
         images=images,
         features=feature_image,
         depth=renderings.depth.reshape(batch, size, size),
-        opacity=renderings.opacity.reshape(batch, size, size))
+        opacity=renderings.opacity.reshape(batch, size, size),
+        surface_depth=surface_depth.reshape(batch, size, size))

@@ -167,7 +167,8 @@ def surface_level(graphdef, params, latents, depth, opacity,
   Args:
     graphdef, params: the generator.
     latents: ``generator.Latents`` with batch size 1.
-    depth: [n, h, w] expected camera-axis depth of renders of this face.
+    depth: [n, h, w] camera-axis surface depth of renders of this face
+      (``GeneratorOutput.surface_depth``).
     opacity: [n, h, w] their opacity.
     cameras: the n cameras of those renders.
     min_opacity: rays below this opacity are ignored.

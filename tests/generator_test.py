@@ -177,6 +177,15 @@ class GeneratorRenderTest(parameterized.TestCase):
     # Only rays that cross the object box can be opaque.
     hit = np.asarray(hit).reshape(opacity.shape)
     np.testing.assert_array_equal(opacity[~hit], 0.0)
+    # The visible matter lies inside the box, even where the expected depth
+    # (which counts the transparent remainder at `far`) does not.
+    visible = opacity > 1e-2
+    self.assertTrue(visible.any())
+    surface = np.asarray(out.surface_depth)[visible]
+    box_enter = (np.asarray(t_enter).reshape(depth.shape) * z)[visible]
+    box_exit = (np.asarray(t_exit).reshape(depth.shape) * z)[visible]
+    self.assertTrue(np.all(surface >= box_enter - 1e-3))
+    self.assertTrue(np.all(surface <= box_exit + 1e-3))
 
   def test_output_ranges_sampling_in_box(self):
     for cams, latents in (
