@@ -23,6 +23,7 @@ from jaxface import encoders
 from jaxface import generator
 from jaxface import identity
 from jaxface import structs
+from jaxface.train_step import to_model_range
 
 
 @flax.struct.dataclass
@@ -38,10 +39,6 @@ class Estimate:
   latents: generator.Latents
   yaw: jax.Array
   pitch: jax.Array
-
-
-def to_model_range(images_uint8: jax.Array) -> jax.Array:
-  return images_uint8.astype(jnp.float32) * (2.0 / 255.0) - 1.0
 
 
 @functools.partial(jax.jit, static_argnames=("q_graphdef",))
