@@ -27,9 +27,7 @@ call, which ``log_held_out`` writes to TensorBoard during training.
 
 import functools
 import json
-import os
 import pathlib
-import tempfile
 
 import flax.struct
 import jax
@@ -41,6 +39,7 @@ from jax.sharding import PartitionSpec as P
 
 from jaxface import camera as camera_lib
 from jaxface import errors
+from jaxface import files
 from jaxface import generator
 from jaxface import identity
 from jaxface import metrics
@@ -290,8 +289,7 @@ def _identity_metrics(g_graphdef, g_params, e2_graphdef, e2_params,
     gt_depth, gt_mask = downsample_depth(depth, mask, out.depth.shape[-1])
     # The depth of the visible surface, not GIRAFFE's expected depth, which
     # counts any transparent remainder of a ray at its far end.
-    pred_depth = out.depth if out.surface_depth is None else out.surface_depth
-    depth_errors = metrics.depth_errors(pred_depth, gt_depth, gt_mask,
+    depth_errors = metrics.depth_errors(out.surface_depth, gt_depth, gt_mask,
                                         head_size)
     return dict(
         psnr=metrics.psnr(rendered8, gt8, max_value=255.0),
@@ -556,18 +554,7 @@ def log_held_out(state, config, step: int, writer) -> dict | None:
 
 
 def _write_json(path: pathlib.Path, data: dict):
-  """Writes atomically: a reader never sees a half-written file."""
-  path.parent.mkdir(parents=True, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.",
-                             suffix=".tmp")
-  try:
-    with os.fdopen(fd, "w") as f:
-      json.dump(data, f, indent=2)
-      f.write("\n")
-    os.replace(tmp, path)
-  except BaseException:
-    pathlib.Path(tmp).unlink(missing_ok=True)
-    raise
+  files.write_atomic(path, (json.dumps(data, indent=2) + "\n").encode())
 
 
 def evaluate_command(workdir, out=None, *, refine_steps: int = 0,

@@ -18,19 +18,18 @@ For each face, in ``OUT/<name>/``:
 """
 
 import json
-import os
 import pathlib
 import sys
-import tempfile
 
 import imageio.v3 as iio
 import jax
 import jax.numpy as jnp
 import numpy as np
-from flax import nnx
 
 from jaxface import camera as camera_lib
+from jaxface import encoders
 from jaxface import errors
+from jaxface import files
 from jaxface import generator
 from jaxface import image_io
 from jaxface import mesh as mesh_lib
@@ -49,32 +48,20 @@ COLOUR_YAWS = 9
 COLOUR_PITCHES_DEGREES = (-20.0, 0.0, 20.0)
 
 
-def _atomic_write_bytes(path: pathlib.Path, data: bytes):
-  fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-  with os.fdopen(fd, "wb") as f:
-    f.write(data)
-  os.replace(tmp, path)
-
-
 def _write_png(path: pathlib.Path, image: np.ndarray, upscale: int = 1):
   if upscale > 1:
     image = np.repeat(np.repeat(image, upscale, 0), upscale, 1)
-  _atomic_write_bytes(path, iio.imwrite("<bytes>", image, extension=".png"))
+  files.write_atomic(path, iio.imwrite("<bytes>", image, extension=".png"))
 
 
 def ring_cameras(config, num_views: int, pitch=None, widening=RING_WIDENING):
   """Cameras evenly spaced in yaw across the widened prior range."""
-  (centre, half), (pitch_centre, _) = reconstruct_pose_range(config)
+  (centre, half), (pitch_centre, _) = encoders.pose_range(config.camera)
   yaw = centre + widening * half * jnp.linspace(-1.0, 1.0, num_views)
   pitch = pitch_centre if pitch is None else pitch
   return camera_lib.make_camera(
       yaw, pitch, 0.5 * sum(config.camera.radius_range),
       np.deg2rad(config.camera.fov_degrees))
-
-
-def reconstruct_pose_range(config):
-  from jaxface import encoders  # pylint: disable=g-import-not-at-top
-  return encoders.pose_range(config.camera)
 
 
 def _render_all(g_graphdef, g_params, latents, cams):
@@ -83,16 +70,13 @@ def _render_all(g_graphdef, g_params, latents, cams):
   return jax.tree.map(lambda x: x[0], out)
 
 
-def _pose_dict(estimate_row: dict, config, how: str) -> dict:
-  yaw, pitch = estimate_row["yaw"], estimate_row["pitch"]
-  cam = camera_lib.make_camera(jnp.asarray([yaw]), pitch,
-                               0.5 * sum(config.camera.radius_range),
-                               np.deg2rad(config.camera.fov_degrees))
+def _pose_dict(cam, how: str) -> dict:
+  """``pose.json`` of a camera with batch size 1."""
   return dict(
-      yaw_degrees=float(np.rad2deg(yaw)),
-      pitch_degrees=float(np.rad2deg(pitch)),
+      yaw_degrees=float(np.rad2deg(cam.yaw[0])),
+      pitch_degrees=float(np.rad2deg(cam.pitch[0])),
       radius=float(cam.radius[0]),
-      fov_degrees=float(config.camera.fov_degrees),
+      fov_degrees=float(np.rad2deg(cam.fov[0])),
       cam2world=np.asarray(cam.cam2world[0]).round(6).tolist(),
       frame="world: y up, face looks along +z, head centred at the origin; "
             "camera: OpenGL (x right, y up, looking along -z)",
@@ -121,10 +105,8 @@ def write_face(out_dir: pathlib.Path, *, g_graphdef, g_params, latents,
   size = config.data.image_size
   upscale = max(1, 128 // size)
   paths = {}
-  pose_cam = camera_lib.make_camera(
-      jnp.asarray([yaw], jnp.float32), pitch,
-      0.5 * sum(config.camera.radius_range),
-      np.deg2rad(config.camera.fov_degrees))
+  pose_cam = encoders.encoding_camera(jnp.asarray([yaw], jnp.float32), pitch,
+                                      config.camera)
   at_pose = _render_all(g_graphdef, g_params, latents, pose_cam)
   render_rgb = sampling.to_uint8(at_pose.images)[0]
   if input_image is not None:
@@ -142,13 +124,10 @@ def write_face(out_dir: pathlib.Path, *, g_graphdef, g_params, latents,
   paths["depth"] = str(out_dir / "depth.png")
   _write_png(out_dir / "depth.png",
              sampling.depth_to_uint8(depth, opacity, config, size), upscale)
-  depth_path = out_dir / "depth.npy"
-  with tempfile.NamedTemporaryFile(dir=out_dir, delete=False,
-                                   suffix=".npy") as f:
-    np.save(f, np.where(opacity > 0.5, np.asarray(at_pose.surface_depth[0]),
-                        np.nan).astype(np.float32))
-  os.replace(f.name, depth_path)
-  paths["depth_npy"] = str(depth_path)
+  paths["depth_npy"] = str(files.write_atomic(
+      out_dir / "depth.npy", files.npy_bytes(np.where(
+          opacity > 0.5, np.asarray(at_pose.surface_depth[0]),
+          np.nan).astype(np.float32))))
 
   ring = _render_all(g_graphdef, g_params, latents,
                      ring_cameras(config, RING_VIEWS))
@@ -165,16 +144,11 @@ def write_face(out_dir: pathlib.Path, *, g_graphdef, g_params, latents,
   sampling.write_orbit(out_dir / "orbit.gif",
                        sampling.to_uint8(orbit.images)[None], upscale=upscale)
 
-  codes = {k: np.asarray(v) for k, v in vars(latents).items()}
-  with tempfile.NamedTemporaryFile(dir=out_dir, delete=False,
-                                   suffix=".npz") as f:
-    np.savez(f, **codes)
-  os.replace(f.name, out_dir / "codes.npz")
-  paths["codes"] = str(out_dir / "codes.npz")
-  pose = _pose_dict(dict(yaw=yaw, pitch=pitch), config, how)
-  _atomic_write_bytes(out_dir / "pose.json",
-                      (json.dumps(pose, indent=2) + "\n").encode())
-  paths["pose"] = str(out_dir / "pose.json")
+  paths["codes"] = str(files.write_atomic(
+      out_dir / "codes.npz", files.npz_bytes(**vars(latents))))
+  pose = _pose_dict(pose_cam, how)
+  paths["pose"] = str(files.write_atomic(
+      out_dir / "pose.json", (json.dumps(pose, indent=2) + "\n").encode()))
   if mesh_resolution:
     paths.update(_write_mesh(out_dir / "mesh", g_graphdef, g_params, latents,
                              config, mesh_resolution, mesh_level))
@@ -245,10 +219,10 @@ def reconstruct_command(inputs, workdir, out, *, refine_steps: int = 0,
     raise errors.CheckpointError(
         f"{workdir} was trained without the identity branch (no encoder Q): "
         f"set a loss.*_weight of the branch, e.g. the demo config")
-  files, problems = image_io.expand_inputs(list(inputs))
+  image_paths, problems = image_io.expand_inputs(list(inputs))
   for message in problems:
     _warn(message)
-  loaded, bad = image_io.load_images(files, config.data.image_size)
+  loaded, bad = image_io.load_images(image_paths, config.data.image_size)
   for message in bad:
     _warn(message)
   problems = problems + bad
@@ -287,9 +261,8 @@ def reconstruct_command(inputs, workdir, out, *, refine_steps: int = 0,
           mesh_level=mesh_level)
   summary = dict(step=int(state.step), out=str(out), faces=faces,
                  failed=problems)
-  out.mkdir(parents=True, exist_ok=True)
-  _atomic_write_bytes(out / "summary.json",
-                      (json.dumps(summary, indent=2) + "\n").encode())
+  files.write_atomic(out / "summary.json",
+                     (json.dumps(summary, indent=2) + "\n").encode())
   return summary
 
 
@@ -327,7 +300,7 @@ def export_mesh_command(workdir, out, *, seed: int = 0, num_faces: int = 1,
     latents = generator.sample_latents(jax.random.key(seed), num_faces,
                                        config.field)
     names = [f"seed{seed}_{i}" for i in range(num_faces)]
-  (_, _), (pitch, _) = reconstruct_pose_range(config)
+  (_, _), (pitch, _) = encoders.pose_range(config.camera)
   faces = {}
   for i, name in enumerate(names):
     faces[name] = write_face(

@@ -14,9 +14,7 @@ from the head, towards lower density).
 """
 
 import functools
-import os
 import pathlib
-import tempfile
 
 import jax
 import jax.numpy as jnp
@@ -25,6 +23,7 @@ import trimesh
 from flax import nnx
 from skimage import measure
 
+from jaxface import files
 from jaxface import rays as rays_lib
 from jaxface import structs
 from jaxface import volume_render
@@ -389,20 +388,6 @@ def vertex_colors(vertices, normals, images, cameras: structs.Camera):
   return np.clip(np.round(colors), 0, 255).astype(np.uint8)
 
 
-def _write_atomic(path: pathlib.Path, data: bytes):
-  """Writes ``data`` so readers see the old file or the whole new one."""
-  with tempfile.NamedTemporaryFile(
-      dir=path.parent, prefix=f".{path.name}.", suffix=".tmp",
-      delete=False) as handle:
-    handle.write(data)
-    temporary = handle.name
-  try:
-    os.replace(temporary, path)
-  except BaseException:
-    os.unlink(temporary)
-    raise
-
-
 def write_mesh(path_stem, vertices, faces, colors) -> dict:
   """Writes the mesh as ``<stem>.ply`` and ``<stem>.obj``.
 
@@ -429,6 +414,6 @@ def write_mesh(path_stem, vertices, faces, colors) -> dict:
   for file_type in ("ply", "obj"):
     path = stem.with_name(f"{stem.name}.{file_type}")
     data = mesh.export(file_type=file_type)
-    _write_atomic(path, data.encode() if isinstance(data, str) else data)
+    files.write_atomic(path, data.encode() if isinstance(data, str) else data)
     paths[file_type] = str(path)
   return paths
