@@ -48,7 +48,7 @@ class GeneratorOutput:
   features: jax.Array
   depth: jax.Array
   opacity: jax.Array
-  surface_depth: jax.Array = None
+  surface_depth: jax.Array
 
 
 def sample_latents(key: jax.Array, batch: int, config) -> Latents:

@@ -65,10 +65,11 @@ def _encode_and_render(model, q, real, key, config) -> dict:
               mean=encoding.mean, logvar=encoding.logvar)
 
 
-def _branch_losses(outs, e_params, state, real01, target, latents, cameras,
+def _branch_losses(outs, e_params, state, real, target, latents, cameras,
                    disc, config) -> tuple[jax.Array, dict]:
   """Weighted identity-branch generator/encoder losses and their values.
 
+  ``real`` are the real images in [-1, 1], like the renders in ``outs``.
   Terms with weight 0 are not computed at all.
   """
   lc = config.loss
@@ -83,12 +84,12 @@ def _branch_losses(outs, e_params, state, real01, target, latents, cameras,
       terms["identity_random"] = (lc.identity_random_weight, _squared_distance(
           e1(outs["novel_features"]), target))
   if lc.l1_weight > 0:
-    terms["l1"] = (lc.l1_weight, jnp.mean(jnp.abs(outs["recon"] - real01 * 2
-                                                  + 1.0)))
+    terms["l1"] = (lc.l1_weight, jnp.mean(jnp.abs(outs["recon"] - real)))
   if lc.perceptual_weight > 0:
     terms["perceptual"] = (lc.perceptual_weight, jnp.mean(
         identity.perceptual_distance(state.e2_graphdef, state.e2_params,
-                                     outs["recon"] * 0.5 + 0.5, real01)))
+                                     outs["recon"] * 0.5 + 0.5,
+                                     real * 0.5 + 0.5)))
   if lc.kl_weight > 0:
     terms["kl"] = (lc.kl_weight, jnp.mean(encoders.kl_to_prior(
         encoders.Encoding(outs["mean"], outs["logvar"], None, None))))
@@ -171,19 +172,18 @@ def train_step(state: train_state_lib.TrainState, batch: dict, rng: jax.Array,
   d_params = optax.apply_updates(state.d_params, d_updates)
 
   target = None
-  if branch and state.e2_params is not None:
+  if branch and train_state_lib.needs_e1(config):
     # E2 is frozen: its embedding of the real image is a constant target.
     target = identity.embed(state.e2_graphdef, state.e2_params,
-                            batch["image"].astype(jnp.float32) / 255.0)
+                            real * 0.5 + 0.5)
 
   def g_loss_fn(outs, e_params):
     disc = nnx.merge(state.d_graphdef, d_params)
     gan = losses.generator_gan_loss(disc(outs["fake"]))
     if not branch:
       return gan, dict(g_gan=gan)
-    extra, terms = _branch_losses(
-        outs, e_params, state, batch["image"].astype(jnp.float32) / 255.0,
-        target, latents, cameras, disc, config)
+    extra, terms = _branch_losses(outs, e_params, state, real, target,
+                                  latents, cameras, disc, config)
     return gan + extra, dict(g_gan=gan, **terms)
 
   (g_loss, g_aux), (out_grads, e_direct_grads) = jax.value_and_grad(

@@ -141,7 +141,8 @@ class EvaluateTest(absltest.TestCase):
       return generator.GeneratorOutput(
           images=jnp.asarray(images)[index], features=None,
           depth=jnp.asarray(depth, jnp.float32)[index],
-          opacity=jnp.ones_like(jnp.asarray(depth)[index]))
+          opacity=jnp.ones_like(jnp.asarray(depth)[index]),
+          surface_depth=jnp.asarray(depth, jnp.float32)[index])
 
     return render
 
