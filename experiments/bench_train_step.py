@@ -17,6 +17,8 @@ import time
 import jax
 import numpy as np
 
+import bench_reconstruct  # same directory: its E2 helper
+
 from jaxface import sharding
 from jaxface import train
 from jaxface import train_state as train_state_lib
@@ -40,7 +42,12 @@ def main():
     config[section][name] = type(config[section][name])(eval(value))  # pylint: disable=eval-used
 
   mesh = sharding.make_mesh(config)
-  state, state_sh = train.create_sharded_state(config, mesh)
+  e2 = None
+  if train_state_lib.needs_e2(config):
+    # The config's E2 if it exists (after `make demo`), else a random one of
+    # the demo's architecture: speed does not depend on its weights.
+    e2, _ = bench_reconstruct.identity_encoder(config, seed=0)
+  state, state_sh = train.create_sharded_state(config, mesh, e2)
   step_fn = train.make_step_fn(config, state_sh, mesh)
   size = config.data.image_size
   images = np.random.RandomState(0).randint(
