@@ -75,11 +75,23 @@ def get_config(arg=None):
       kind="rmsprop",
       g_lr=5e-4,
       d_lr=1e-4,
-      e_lr=1e-4,  # E1 and Q
+      branch_lr=1e-4,  # the identity branch: Q and E1
       rmsprop_decay=0.99,
       eps=1e-8,
       grad_clip=0.0,  # 0 disables global-norm clipping
       ema_decay=0.999,
+  )
+  # Stage 9: test-time refinement of a reconstruction (`reconstruct` and
+  # `evaluate --refine-steps`): Adam on codes and pose (then, with
+  # --tune-generator, on G) against these weighted terms of the training
+  # losses; the prior keeps the codes where the generator was trained.
+  config.refine = dict(
+      lr=0.01,  # codes and pose
+      tune_lr=3e-4,  # the generator (pivotal tuning)
+      l1_weight=1.0,
+      perceptual_weight=1.0,
+      identity_weight=0.5,
+      prior_weight=1e-4,  # sum ||z||^2
   )
   config.data = dict(
       name="synthetic_faces",

@@ -39,7 +39,7 @@ def get_config(arg=None):
   # E2 pretrained on the demo identities (`make demo` runs pretrain-identity
   # first); the tiny test config switches the branch off.
   config.identity.encoder_dir = "runs/demo/identity/identity_encoder"
-  config.optim.e_lr = 1e-3
+  config.optim.branch_lr = 1e-3
   config.data.update(image_size=32, train_identities=96, test_identities=8,
                      views=8)
   config.train.update(batch_size=16, num_steps=1200)

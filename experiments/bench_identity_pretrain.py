@@ -33,6 +33,7 @@ from flax import nnx
 
 from jaxface import identity
 from jaxface import identity_pretrain
+from jaxface import layers
 
 # CASIA-WebFace, the usual public training set at this scale.
 _CASIA_IDENTITIES = 10575
@@ -101,7 +102,7 @@ def run_one(args, arch: str):
       images_per_sec=round(args.steps * batch / elapsed, 2),
       ms_per_step=round(1000 * elapsed / args.steps, 1),
       compile_s=round(compile_s, 2),
-      params=identity.num_params(nnx.state(model, nnx.Param)),
+      params=layers.count_params(nnx.state(model, nnx.Param)),
       class_weights=dim * num_classes,
       peak_rss_gb=round(
           resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 3),

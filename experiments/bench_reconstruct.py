@@ -54,11 +54,13 @@ from flax import nnx
 
 from jaxface import export
 from jaxface import identity
+from jaxface import identity_branch
 from jaxface import identity_import
 from jaxface import mesh as mesh_lib
+from jaxface import rays as rays_lib
 from jaxface import reconstruct
-from jaxface import train
 from jaxface import train_state as train_state_lib
+from jaxface import workdir
 
 _REPO = pathlib.Path(__file__).resolve().parents[1]
 # Tracing, lowering and XLA compilation; their sum is a call's compile time.
@@ -92,10 +94,10 @@ def branch_on(config) -> str:
 
   Returns where the branch weights come from, for the JSON line.
   """
-  if train_state_lib.uses_identity_branch(config):
+  if identity_branch.uses_identity_branch(config):
     return "config"
   demo = load_config(_REPO / "configs" / "small_cpu.py")
-  for name in train_state_lib.BRANCH_WEIGHTS:
+  for name in identity_branch.WEIGHTS:
     config.loss[name] = demo.loss[name]
   return "small_cpu"
 
@@ -174,13 +176,13 @@ def main():
 
   clock = CompileClock()
   if args.workdir:
-    config, state = train.restore_for_inference(args.workdir)
+    config, networks, _ = workdir.restore(args.workdir)
     weights_from = e2_label = f"run {args.workdir}"
   else:
     config = load_config(args.config)
     weights_from = branch_on(config)
     e2, e2_label = identity_encoder(config, args.seed)
-    state = train_state_lib.create_train_state(config, e2)
+    networks = train_state_lib.create_train_state(config, e2).networks()
   size = config.data.image_size
   images = smooth_images(args.batch_size, size, args.seed)
   batch = args.batch_size
@@ -202,7 +204,7 @@ def main():
     return line
 
   def run_encode():
-    return jax.block_until_ready(reconstruct.encode(state, images))
+    return jax.block_until_ready(reconstruct.encode(networks, images))
 
   *encode_times, estimate = timed(run_encode, args.repeats, clock)
   emit("encode", 0, *encode_times, batch)
@@ -212,7 +214,7 @@ def main():
 
     def run_refine(steps=steps):
       return jax.block_until_ready(reconstruct.refine(
-          state, config, images, estimate, steps=steps))
+          networks, config, images, estimate, steps=steps))
 
     line = emit("refine", steps,
                 *timed(run_refine, args.repeats, clock)[:3], batch)
@@ -225,7 +227,7 @@ def main():
       for i in range(batch):
         one = jax.tree.map(lambda x, i=i: x[i:i + 1], estimate)
         jax.block_until_ready(reconstruct.refine(
-            state, config, images[i:i + 1], one, steps=steps,
+            networks, config, images[i:i + 1], one, steps=steps,
             tune_generator=True))
 
     compile_s, first, times, _ = timed(run_tune, args.repeats, clock)
@@ -237,7 +239,7 @@ def main():
 
   # write_face on the first image's feed-forward estimate.
   latents = jax.tree.map(lambda z: z[:1], estimate.latents)
-  face = dict(g_graphdef=state.g_graphdef, g_params=state.g_ema_params,
+  face = dict(g_graphdef=networks.g_graphdef, g_params=networks.g_params,
               latents=latents, yaw=float(estimate.yaw[0]),
               pitch=float(estimate.pitch[0]), config=config,
               input_image=images[0], how="benchmark")
@@ -249,7 +251,7 @@ def main():
       if resolution:
         # One grid decides the level; its compilation belongs to write_face.
         before = clock.total
-        grid = mesh_lib.density_grid(state.g_graphdef, state.g_ema_params,
+        grid = mesh_lib.density_grid(networks.g_graphdef, networks.g_params,
                                      latents, resolution)
         grid_compile_s = clock.total - before
         level = mesh_lib.default_threshold(config)
@@ -270,7 +272,7 @@ def main():
         if key in result["files"]:
           extra[key] = result["files"][key]
       if resolution:
-        parts = mesh_parts(state, config, latents, resolution, level,
+        parts = mesh_parts(networks, config, latents, resolution, level,
                            args.repeats)
         parts["other_ms"] = round(1000 * np.mean(times) - sum(parts.values()),
                                   2)
@@ -304,7 +306,7 @@ def export_level(level):
     mesh_lib.default_threshold = original
 
 
-def mesh_parts(state, config, latents, resolution: int, level: float,
+def mesh_parts(networks, config, latents, resolution: int, level: float,
                repeats: int) -> dict:
   """Mean ms of the mesh's density grid and of its marching cubes, alone.
 
@@ -312,10 +314,10 @@ def mesh_parts(state, config, latents, resolution: int, level: float,
   """
   t0 = time.perf_counter()
   for _ in range(repeats):
-    grid = mesh_lib.density_grid(state.g_graphdef, state.g_ema_params,
+    grid = mesh_lib.density_grid(networks.g_graphdef, networks.g_params,
                                  latents, resolution)
   grid_ms = 1000 * (time.perf_counter() - t0) / repeats
-  half = mesh_lib.box_half_size(config.render)
+  half = rays_lib.box_half_size(config.render)
   t0 = time.perf_counter()
   for _ in range(repeats):
     mesh_lib.extract_mesh(grid, level, half)

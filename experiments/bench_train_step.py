@@ -19,9 +19,10 @@ import numpy as np
 
 import bench_reconstruct  # same directory: its E2 helper
 
+from jaxface import identity_branch
+from jaxface import layers
 from jaxface import sharding
 from jaxface import train
-from jaxface import train_state as train_state_lib
 
 
 def main():
@@ -43,7 +44,7 @@ def main():
 
   mesh = sharding.make_mesh(config)
   e2 = None
-  if train_state_lib.needs_e2(config):
+  if identity_branch.needs_e2(config):
     # The config's E2 if it exists (after `make demo`), else a random one of
     # the demo's architecture: speed does not depend on its weights.
     e2, _ = bench_reconstruct.identity_encoder(config, seed=0)
@@ -80,8 +81,8 @@ def main():
       peak_host_rss_gb=round(
           resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 3),
       peak_device_gb=round(stats.get("peak_bytes_in_use", 0) / 2**30, 3),
-      g_params=train_state_lib.count_params(state.g_params),
-      d_params=train_state_lib.count_params(state.d_params),
+      g_params=layers.count_params(state.g_params),
+      d_params=layers.count_params(state.d_params),
       devices=f"{jax.device_count()}x{jax.devices()[0].device_kind}",
       host=platform.processor() or platform.machine(),
       loss_finite=bool(metrics["finite"]),

@@ -23,12 +23,16 @@ from jaxface import structs
 
 def fraction_to_yaw(u):
   """Azimuth fraction of a full turn -> yaw in radians (0.5 -> 0)."""
-  return 2.0 * jnp.pi * (u - 0.5)
+  return 2.0 * np.pi * (u - 0.5)
 
 
 def fraction_to_pitch(v):
-  """Elevation fraction (GIRAFFE's ``v``) -> pitch in radians (0.5 -> 0)."""
-  return 0.5 * jnp.pi - jnp.arccos(1.0 - 2.0 * v)
+  """Elevation fraction (GIRAFFE's ``v``) -> pitch in radians (0.5 -> 0).
+
+  Numpy in, numpy out (config values stay concrete under tracing).
+  """
+  arccos = jnp.arccos if isinstance(v, jax.Array) else np.arccos
+  return 0.5 * np.pi - arccos(1.0 - 2.0 * v)
 
 
 def yaw_to_fraction(yaw):
@@ -137,20 +141,53 @@ def sample_poses(key: jax.Array, batch: int, config) -> structs.Camera:
   return make_camera(fraction_to_yaw(u), fraction_to_pitch(v), radius, fov)
 
 
-def orbit(num_views: int, config, pitch=None) -> structs.Camera:
+def pose_range(config) -> tuple[tuple[float, float], tuple[float, float]]:
+  """((yaw_centre, yaw_half), (pitch_centre, pitch_half)) of the prior.
+
+  Args:
+    config: ``camera`` ConfigDict (``azimuth_range``, ``elevation_range``).
+
+  Returns:
+    Centre and half-width in radians of the yaw and of the pitch range.
+  """
+  yaws = [float(fraction_to_yaw(u)) for u in config.azimuth_range]
+  pitches = [float(fraction_to_pitch(v)) for v in config.elevation_range]
+  return ((0.5 * (yaws[0] + yaws[1]), 0.5 * abs(yaws[1] - yaws[0])),
+          (0.5 * (pitches[0] + pitches[1]), 0.5 * abs(pitches[1] - pitches[0])))
+
+
+def prior_camera(yaw, pitch, config) -> structs.Camera:
+  """Cameras at given angles, at the prior's mean radius and field of view.
+
+  Args:
+    yaw: [batch] radians.
+    pitch: [batch] or scalar radians.
+    config: ``camera`` ConfigDict.
+
+  Returns:
+    A ``structs.Camera`` of batch size ``len(yaw)``.
+  """
+  return make_camera(yaw, pitch, 0.5 * sum(config.radius_range),
+                     np.deg2rad(config.fov_degrees))
+
+
+def orbit(num_views: int, config, pitch=None,
+          widening: float = 1.0) -> structs.Camera:
   """Cameras evenly spaced in yaw over the prior's azimuth range.
 
   Args:
     num_views: number of cameras.
     config: ``camera`` ConfigDict.
     pitch: elevation in radians; the middle of the prior if None.
+    widening: the yaw range is this many times the prior's, around its
+      centre (> 1 shows how a face extrapolates past the training poses).
 
   Returns:
     A ``structs.Camera`` of batch size ``num_views``, ordered left to right.
   """
-  u = jnp.linspace(config.azimuth_range[0], config.azimuth_range[1], num_views)
+  low, high = config.azimuth_range
+  centre, half = 0.5 * (low + high), 0.5 * widening * (high - low)
+  yaw = fraction_to_yaw(jnp.linspace(centre - half, centre + half, num_views))
   if pitch is None:
     pitch = fraction_to_pitch(0.5 * sum(config.elevation_range))
-  radius = 0.5 * sum(config.radius_range)
-  return make_camera(
-      fraction_to_yaw(u), pitch, radius, np.deg2rad(config.fov_degrees))
+  return prior_camera(yaw, pitch, config)

@@ -3,6 +3,11 @@
 Orbax writes each step into a temporary directory and renames it when the
 write is complete, so a run killed mid-save leaves the previous checkpoint
 intact and the half-written one is never read.
+
+A checkpoint is the dict ``TrainState.arrays()``. Training restores all of
+it; inference restores only the entries it runs (``restore_arrays`` with
+``partial=True``: the EMA generator and the branch's encoders, not the
+discriminator or any optimiser state).
 """
 
 import pathlib
@@ -11,6 +16,13 @@ import jax
 import orbax.checkpoint as ocp
 
 from jaxface import errors
+
+# Entries renamed since checkpoints were first written: {old: current}.
+# Checkpoints keep the names they were saved with; restoring maps them.
+LEGACY_NAMES = {"e_params": "branch_params",
+                "e_opt_state": "branch_opt_state"}
+# Entries whose shapes name the architecture (checked before restoring).
+PARAMETERS = ("g_params", "g_ema_params", "d_params", "branch_params")
 
 
 def _flat_shapes(tree) -> dict[str, tuple]:
@@ -48,6 +60,12 @@ def check_compatible(saved_params, model_params, *, what: str, where: str):
         f"parameter {what}/{name} {problem}")
 
 
+def _shape_struct(x):
+  """An abstract array with ``x``'s shape, dtype and sharding."""
+  return jax.ShapeDtypeStruct(x.shape, x.dtype,
+                              sharding=getattr(x, "sharding", None))
+
+
 class Checkpointer:
   """A thin wrapper of ``ocp.CheckpointManager`` for ``TrainState``."""
 
@@ -60,10 +78,12 @@ class Checkpointer:
         read_only=read_only,
         create=not read_only,
     )
-    # Naming the handler lets a fresh manager read metadata before restoring.
+    # Naming the handler lets a fresh manager read metadata before
+    # restoring; the PyTree handler (which StandardSave's handler wraps) can
+    # also restore a subset of the entries.
     self.manager = ocp.CheckpointManager(
         self.directory, options=options,
-        item_handlers=ocp.StandardCheckpointHandler())
+        item_handlers=ocp.PyTreeCheckpointHandler())
 
   def latest_step(self):
     return self.manager.latest_step()
@@ -74,13 +94,61 @@ class Checkpointer:
   def save(self, step: int, state, *, force: bool = False) -> bool:
     """Saves ``state`` if ``step`` is on the interval (or ``force``)."""
     return self.manager.save(
-        step, args=ocp.args.StandardSave(state.arrays()), force=force)
+        step, args=ocp.args.PyTreeSave(state.arrays()), force=force)
 
   def reached_preemption(self, step: int) -> bool:
     return self.manager.reached_preemption(step)
 
+  def restore_arrays(self, target: dict, step=None, *,
+                     partial: bool = False) -> dict:
+    """Restores checkpoint entries into the shapes and shardings of ``target``.
+
+    Args:
+      target: {entry: tree of arrays or ShapeDtypeStructs (with shardings)},
+        entries named as ``TrainState.arrays()`` names them now.
+      step: the step to restore; the latest if None.
+      partial: restore only the entries of ``target`` (the checkpoint may
+        hold more); otherwise ``target`` must name every entry.
+
+    Returns:
+      {entry: restored tree}, keyed like ``target``.
+
+    Raises:
+      errors.CheckpointError: no checkpoint, a missing entry, or parameters
+        of another architecture (naming the first mismatch).
+    """
+    step = self.latest_step() if step is None else step
+    if step is None:
+      raise errors.CheckpointError(f"no checkpoint in {self.directory}")
+    where = f"{self.directory / str(step)}"
+    metadata = self.manager.item_metadata(step)
+    saved = dict(getattr(metadata, "tree", metadata))
+    # The name each entry has in this checkpoint.
+    current = {LEGACY_NAMES.get(name, name): name for name in saved}
+    missing = sorted(set(target) - set(current))
+    if missing:
+      raise errors.CheckpointError(f"checkpoint {where} has no {missing[0]}")
+    for name in PARAMETERS:
+      if name in target:
+        check_compatible(saved[current[name]], target[name], what=name,
+                         where=where)
+    abstract = {current[name]: jax.tree.map(_shape_struct, tree)
+                for name, tree in target.items()}
+    args = ocp.args.PyTreeRestore(
+        item=abstract,
+        restore_args=ocp.checkpoint_utils.construct_restore_args(abstract),
+        partial_restore=partial)
+    try:
+      restored = self.manager.restore(step, args=args)
+    except (ValueError, KeyError, TypeError) as e:
+      first_line = str(e).strip().splitlines()[0] if str(e).strip() else ""
+      raise errors.CheckpointError(
+          f"checkpoint {where} does not fit the optimiser state of this "
+          f"config (optim.kind?): {first_line}") from e
+    return {name: restored[current[name]] for name in target}
+
   def restore(self, state, step=None):
-    """Restores arrays into ``state``'s structure and shardings.
+    """Restores a whole ``TrainState`` into ``state``'s shapes and shardings.
 
     Args:
       state: a TrainState (concrete or from ``jax.eval_shape`` with
@@ -90,29 +158,7 @@ class Checkpointer:
     Returns:
       The restored TrainState.
     """
-    step = self.latest_step() if step is None else step
-    if step is None:
-      raise errors.CheckpointError(f"no checkpoint in {self.directory}")
-    where = f"{self.directory / str(step)}"
-    target = state.arrays()
-    metadata = self.manager.item_metadata(step)
-    saved = getattr(metadata, "tree", metadata)
-    for name in ("g_params", "d_params", "e_params"):
-      if name not in target:
-        continue
-      if name not in saved:
-        raise errors.CheckpointError(f"checkpoint {where} has no {name}")
-      check_compatible(saved[name], target[name], what=name, where=where)
-    abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, target)
-    try:
-      restored = self.manager.restore(
-          step, args=ocp.args.StandardRestore(abstract))
-    except (ValueError, KeyError, TypeError) as e:
-      first_line = str(e).strip().splitlines()[0] if str(e).strip() else ""
-      raise errors.CheckpointError(
-          f"checkpoint {where} does not fit the optimiser state of this "
-          f"config (optim.kind?): {first_line}") from e
-    return state.with_arrays(restored)
+    return state.with_arrays(self.restore_arrays(state.arrays(), step))
 
   def wait_until_finished(self):
     self.manager.wait_until_finished()

@@ -1,5 +1,7 @@
 """User-facing errors: the command line prints them as one line and exits."""
 
+import sys
+
 
 class JaxfaceError(Exception):
   """Base class for errors caused by input, not by a bug."""
@@ -19,3 +21,8 @@ class DataError(JaxfaceError):
 
 class NonFiniteLossError(JaxfaceError):
   """Training produced a NaN or infinite loss."""
+
+
+def report(message: str) -> None:
+  """Prints a problem that does not stop the command, in the CLI's format."""
+  print(f"jaxface: error: {message}", file=sys.stderr)

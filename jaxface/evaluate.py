@@ -21,77 +21,34 @@ pose errors are measured separately and do not mix into image and depth
 errors).
 
 ``evaluate`` scores the whole test split (``jaxface evaluate``);
-``HeldOut`` + ``held_out_metrics`` score a small fixed batch in one compiled
-call, which ``log_held_out`` writes to TensorBoard during training.
+``held_out_metrics`` scores a small fixed batch (``data.held_out.load``) in
+one compiled call, which training logs to TensorBoard.
 """
 
 import functools
-import json
-import pathlib
 
 import flax.struct
 import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
-from jax.sharding import NamedSharding
-from jax.sharding import PartitionSpec as P
 
 from jaxface import camera as camera_lib
 from jaxface import errors
-from jaxface import files
 from jaxface import generator
 from jaxface import identity
 from jaxface import metrics
 from jaxface import reconstruct
+from jaxface import sharding
 from jaxface import structs
-from jaxface import train
-from jaxface.data import input_pipeline
+from jaxface.data import held_out as held_out_lib
 
 # Prior samples scored for multi-view identity consistency.
 NUM_RANDOM_CODES = 16
 # Metrics computed for every rendered view (input view and novel views).
 VIEW_METRICS = ("psnr", "ssim", "depth_abs_rel_head", "depth_abs_rel",
                 "depth_scale_invariant", "identity_cosine")
-# Views an identity is reconstructed from.
-INPUT_VIEW = 0
-
-
-@flax.struct.dataclass
-class HeldOut:
-  """Ground truth of ``n`` test identities, ``v`` views each.
-
-  View index 0 on axis 1 is the input view (the data set's view 0); the
-  others are the novel views. Depth is camera-axis depth, like the
-  generator's, and 0 on the background.
-
-  Attributes:
-    images: uint8 [n, v, s, s, 3].
-    depth: float32 [n, v, s, s].
-    mask: bool [n, v, s, s], the head's pixels.
-    yaw: float32 [n, v] radians.
-    pitch: float32 [n, v] radians.
-    radius: float32 [n, v].
-    fov: float32 [n, v] full field of view in radians.
-    identity: int64 [n] global identity ids.
-  """
-
-  images: jax.Array
-  depth: jax.Array
-  mask: jax.Array
-  yaw: jax.Array
-  pitch: jax.Array
-  radius: jax.Array
-  fov: jax.Array
-  identity: jax.Array
-
-  @property
-  def num_identities(self) -> int:
-    return self.yaw.shape[0]
-
-  @property
-  def num_views(self) -> int:
-    return self.yaw.shape[1]
+INPUT_VIEW = held_out_lib.INPUT_VIEW
 
 
 @flax.struct.dataclass
@@ -99,25 +56,25 @@ class RandomViews:
   """Prior codes and the two cameras they are compared between.
 
   Attributes:
-    latents: ``generator.Latents``, each [k, dim].
+    latents: ``structs.Latents``, each [k, dim].
     camera_a: ``structs.Camera`` of batch k, at one end of the yaw prior.
     camera_b: ``structs.Camera`` of batch k, at the other end.
   """
 
-  latents: generator.Latents
+  latents: structs.Latents
   camera_a: structs.Camera
   camera_b: structs.Camera
 
 
-def check_evaluable(config, state):
-  """Raises unless ``state`` and ``config`` can be evaluated here.
+def check_evaluable(config, networks: structs.Networks):
+  """Raises unless ``networks`` and ``config`` can be evaluated here.
 
   Raises:
     errors.CheckpointError: the run has no Q (trained without the identity
       branch), so it cannot reconstruct images.
     errors.ConfigError: the data set has no 3D ground truth.
   """
-  if state.e_params is None:
+  if networks.q_params is None:
     raise errors.CheckpointError(
         "this run was trained without the identity branch (Q), so it cannot "
         "reconstruct images to evaluate")
@@ -125,72 +82,6 @@ def check_evaluable(config, state):
     raise errors.ConfigError(
         f"evaluation needs ground-truth pose and depth: data.name must be "
         f"synthetic_faces, got {config.data.name!r}")
-
-
-def load_held_out(data_config, num_identities: int | None = None) -> HeldOut:
-  """Reads the test split into a ``HeldOut`` (host numpy arrays).
-
-  Args:
-    data_config: the run's ``data`` section (``synthetic_faces``).
-    num_identities: the first (lowest-id) test identities to keep; all if
-      None, at most as many as the split holds.
-
-  Returns:
-    A ``HeldOut`` ordered by identity id, views by view index.
-
-  Raises:
-    errors.ConfigError: a data set that is not ``synthetic_faces``, images
-      of another size than ``data.image_size``, or ``num_identities < 1``.
-    errors.DataError: a test split without identities or whose identities
-      lack the input view or another view.
-  """
-  if data_config.name != "synthetic_faces":
-    raise errors.ConfigError(
-        f"evaluation needs ground-truth pose and depth: data.name must be "
-        f"synthetic_faces, got {data_config.name!r}")
-  if num_identities is not None and num_identities < 1:
-    raise errors.ConfigError(
-        f"need at least one identity to evaluate, got {num_identities}")
-  if data_config.test_identities < 1:
-    raise errors.DataError("the data set has no test identities")
-  source = input_pipeline.make_source(data_config, "test")
-  # The builder stores examples in hash order: regroup them by identity.
-  by_identity = {}
-  for i in range(len(source)):
-    example = source[i]
-    views = by_identity.setdefault(int(example["identity"]), {})
-    views[int(example["view"])] = example
-  ids = sorted(by_identity)[:num_identities]
-  view_ids = sorted(by_identity[ids[0]])
-  for i in ids:
-    if sorted(by_identity[i]) != view_ids:
-      raise errors.DataError(
-          f"test identities {ids[0]} and {i} have different views")
-  if INPUT_VIEW not in view_ids or len(view_ids) < 2:
-    raise errors.DataError(
-        f"test identities need view {INPUT_VIEW} and another view, have "
-        f"{view_ids}")
-  # The input view first, the novel views after it.
-  view_ids = [INPUT_VIEW] + [v for v in view_ids if v != INPUT_VIEW]
-  size = data_config.image_size
-  shape = np.shape(by_identity[ids[0]][INPUT_VIEW]["image"])
-  if shape != (size, size, 3):
-    raise errors.ConfigError(
-        f"test images are {shape}, the model makes ({size}, {size}, 3)")
-
-  def gather(get, dtype):
-    return np.asarray([[get(by_identity[i][v]) for v in view_ids]
-                       for i in ids], dtype)
-
-  return HeldOut(
-      images=gather(lambda e: e["image"], np.uint8),
-      depth=gather(lambda e: e["depth"], np.float32),
-      mask=gather(lambda e: e["mask"], bool),
-      yaw=gather(lambda e: e["pose"]["yaw"], np.float32),
-      pitch=gather(lambda e: e["pose"]["pitch"], np.float32),
-      radius=gather(lambda e: e["pose"]["radius"], np.float32),
-      fov=gather(lambda e: e["pose"]["fov"], np.float32),
-      identity=np.asarray(ids, np.int64))
 
 
 def random_views(config, seed: int = 0,
@@ -208,7 +99,7 @@ def random_views(config, seed: int = 0,
   return RandomViews(latents, pick(0), pick(1))
 
 
-def render(g_graphdef, g_params, latents, camera) -> generator.GeneratorOutput:
+def render(g_graphdef, g_params, latents, camera) -> structs.GeneratorOutput:
   """The generator at bin-centre depths (no jitter): the renders scored."""
   return nnx.merge(g_graphdef, g_params)(latents, camera)
 
@@ -246,7 +137,7 @@ def downsample_depth(depth, mask, size: int):
 
 
 def _identity_metrics(g_graphdef, g_params, e2_graphdef, e2_params,
-                      estimate: reconstruct.Estimate, held_out: HeldOut, *,
+                      estimate: structs.Estimate, held_out: structs.HeldOut, *,
                       head_size: float, render_fn):
   """Per-identity and per-view metrics of one batch of reconstructions.
 
@@ -370,44 +261,9 @@ def summarize(per_identity: dict, consistency, *, refine_steps: int) -> dict:
   return results
 
 
-def _to_host(tree):
-  """Numpy copies of (possibly multi-host, replicated) arrays."""
-
-  def one(x):
-    if isinstance(x, jax.Array) and not x.is_fully_addressable:
-      # Replicated outputs: every process holds the whole value.
-      return np.asarray(x.addressable_data(0))
-    return np.asarray(x)
-
-  return jax.tree.map(one, tree)
-
-
-def _put_like(tree, reference: jax.Array):
-  """Host arrays replicated over the devices ``reference`` lives on.
-
-  Built per shard from the host copy, which every process holds, so it also
-  works when the parameters span several processes.
-  """
-  sharding = reference.sharding
-  if isinstance(sharding, NamedSharding):
-    sharding = NamedSharding(sharding.mesh, P())
-  elif not sharding.is_fully_replicated:
-    sharding = jax.sharding.SingleDeviceSharding(jax.devices()[0])
-
-  def one(x):
-    x = np.asarray(x)
-    return jax.make_array_from_callback(x.shape, sharding, lambda i: x[i])
-
-  return jax.tree.map(one, tree)
-
-
-def _e2(state):
-  return state.e2_graphdef, state.e2_params
-
-
-def evaluate(config, state, *, num_identities: int | None = None,
-             refine_steps: int = 0, seed: int = 0,
-             batch_size: int | None = None) -> dict:
+def evaluate(config, networks: structs.Networks, *,
+             num_identities: int | None = None, refine_steps: int = 0,
+             seed: int = 0, batch_size: int | None = None) -> dict:
   """Reconstruction metrics on the synthetic test identities.
 
   Each identity's view 0 is encoded by Q (``reconstruct.encode``), then, if
@@ -422,7 +278,7 @@ def evaluate(config, state, *, num_identities: int | None = None,
 
   Args:
     config: the run's config.
-    state: its ``TrainState`` (trained with the identity branch).
+    networks: its networks (trained with the identity branch).
     num_identities: score the first this many test identities (all if None).
     refine_steps: test-time optimisation steps per batch (0: Q only).
     seed: seed of the random prior codes.
@@ -442,146 +298,80 @@ def evaluate(config, state, *, num_identities: int | None = None,
     errors.CheckpointError: the run has no Q.
     errors.ConfigError: the data set is not ``synthetic_faces``.
   """
-  check_evaluable(config, state)
-  held_out = load_held_out(config.data, num_identities)
+  check_evaluable(config, networks)
+  held_out = held_out_lib.load(config.data, num_identities)
   n = held_out.num_identities
   batch = max(1, min(batch_size or config.train.batch_size, n))
-  reference = jax.tree.leaves(state.g_ema_params)[0]
-  e2_graphdef, e2_params = _e2(state)
+  reference = jax.tree.leaves(networks.g_params)[0]
   chunks = []
   for start in range(0, n, batch):
     # Repeating the last identity pads every batch to one shape (one
     # compile); the copies are dropped below.
     rows = np.minimum(np.arange(start, start + batch), n - 1)
-    part = _put_like(jax.tree.map(lambda a, r=rows: np.asarray(a)[r],
-                                  held_out), reference)
+    part = sharding.replicate_like(
+        jax.tree.map(lambda a, r=rows: np.asarray(a)[r], held_out), reference)
     inputs = part.images[:, INPUT_VIEW]
-    estimate = reconstruct.encode(state, inputs)
-    g_params = state.g_ema_params
+    estimate = reconstruct.encode(networks, inputs)
+    g_params = networks.g_params
     if refine_steps > 0:
       estimate, g_params, _ = reconstruct.refine(
-          state, config, inputs, estimate, steps=refine_steps)
+          networks, config, inputs, estimate, steps=refine_steps)
     out = _identity_metrics_jit(
-        state.g_graphdef, g_params, e2_graphdef, e2_params, estimate, part,
-        head_size=head_size(config), render_fn=render)
+        networks.g_graphdef, g_params, networks.e2_graphdef,
+        networks.e2_params, estimate, part, head_size=head_size(config),
+        render_fn=render)
     keep = min(batch, n - start)
-    chunks.append(jax.tree.map(lambda a, k=keep: a[:k], _to_host(out)))
+    chunks.append(jax.tree.map(lambda a, k=keep: a[:k],
+                               sharding.to_host(out)))
   per_identity = jax.tree.map(lambda *a: np.concatenate(a), *chunks)
-  views = _put_like(random_views(config, seed), reference)
-  consistency = _to_host(_random_consistency_jit(
-      state.g_graphdef, state.g_ema_params, e2_graphdef, e2_params, views,
-      render_fn=render))
+  views = sharding.replicate_like(random_views(config, seed), reference)
+  consistency = sharding.to_host(_random_consistency_jit(
+      networks.g_graphdef, networks.g_params, networks.e2_graphdef,
+      networks.e2_params, views, render_fn=render))
   return summarize(per_identity, consistency, refine_steps=refine_steps)
 
 
 @functools.partial(jax.jit, static_argnames=("head_size", "render_fn"))
-def _held_out_step(state, held_out: HeldOut, views: RandomViews, *,
-                   head_size: float, render_fn):
+def _held_out_step(networks: structs.Networks, held_out: structs.HeldOut,
+                   views: RandomViews, *, head_size: float, render_fn):
   """Encode, render and score ``held_out`` and the random codes at once."""
-  estimate = reconstruct.encode(state, held_out.images[:, INPUT_VIEW])
-  e2_graphdef, e2_params = _e2(state)
+  estimate = reconstruct.encode(networks, held_out.images[:, INPUT_VIEW])
   per_identity = _identity_metrics(
-      state.g_graphdef, state.g_ema_params, e2_graphdef, e2_params, estimate,
-      held_out, head_size=head_size, render_fn=render_fn)
-  consistency = _random_consistency(
-      state.g_graphdef, state.g_ema_params, e2_graphdef, e2_params, views,
+      networks.g_graphdef, networks.g_params, networks.e2_graphdef,
+      networks.e2_params, estimate, held_out, head_size=head_size,
       render_fn=render_fn)
+  consistency = _random_consistency(
+      networks.g_graphdef, networks.g_params, networks.e2_graphdef,
+      networks.e2_params, views, render_fn=render_fn)
   return per_identity, consistency
 
 
-def held_out_metrics(state, config, held_out: HeldOut,
-                     views: RandomViews) -> dict:
+def can_log_held_out(config) -> bool:
+  """Whether a run trains Q on data with held-out 3D ground truth."""
+  return (config.data.name == "synthetic_faces"
+          and config.data.test_identities > 0)
+
+
+def held_out_metrics(networks: structs.Networks, config,
+                     held_out: structs.HeldOut, views: RandomViews) -> dict:
   """``evaluate``'s metrics (Q only, no refinement) of a fixed batch.
 
   One compiled call whatever the step, so it is cheap to repeat during
   training. Every process must call it (the parameters may span hosts).
 
   Args:
-    state: the current ``TrainState`` (with Q).
+    networks: the current networks (with Q).
     config: run config.
-    held_out: from ``load_held_out`` (host or device arrays).
+    held_out: from ``data.held_out.load`` (host or device arrays).
     views: from ``random_views``.
 
   Returns:
     The dict ``evaluate`` returns.
   """
-  reference = jax.tree.leaves(state.g_ema_params)[0]
+  reference = jax.tree.leaves(networks.g_params)[0]
   per_identity, consistency = _held_out_step(
-      state, _put_like(held_out, reference), _put_like(views, reference),
+      networks, sharding.replicate_like(held_out, reference),
+      sharding.replicate_like(views, reference),
       head_size=head_size(config), render_fn=render)
-  return summarize(_to_host(per_identity), _to_host(consistency),
-                   refine_steps=0)
-
-
-# The fixed batch of the running training job, read once per data setting.
-_TRAINING_BATCH = {}
-
-
-def log_held_out(state, config, step: int, writer) -> dict | None:
-  """Held-out metrics during training, written as ``eval/<name>``.
-
-  Only for runs that train Q on ``synthetic_faces`` with test identities;
-  otherwise does nothing and returns None. Scores the first
-  ``config.log.eval_num_identities`` (default 8) test identities. Every
-  process must call it; only those with a ``writer`` write.
-
-  Args:
-    state: the current ``TrainState``.
-    config: run config.
-    step: the TensorBoard step.
-    writer: a ``tensorboardX.SummaryWriter`` or None.
-
-  Returns:
-    The metrics, or None if the run cannot be evaluated.
-  """
-  if (state.e_params is None or config.data.name != "synthetic_faces"
-      or config.data.test_identities < 1):
-    return None
-  num = int(config.log.get("eval_num_identities", 8))
-  # What the batch depends on: the data, its size and the codes' shapes.
-  key = json.dumps([config.data.to_dict(), num, config.field.to_dict(),
-                    config.camera.to_dict()], sort_keys=True, default=str)
-  if key not in _TRAINING_BATCH:
-    _TRAINING_BATCH.clear()  # one run per process: keep one batch only
-    _TRAINING_BATCH[key] = (load_held_out(config.data, num),
-                            random_views(config))
-  results = held_out_metrics(state, config, *_TRAINING_BATCH[key])
-  if writer is not None:
-    for name, value in results.items():
-      if name not in ("num_identities", "num_novel_views", "refine_steps"):
-        writer.add_scalar(f"eval/{name}", value, step)
-  return results
-
-
-def _write_json(path: pathlib.Path, data: dict):
-  files.write_atomic(path, (json.dumps(data, indent=2) + "\n").encode())
-
-
-def evaluate_command(workdir, out=None, *, refine_steps: int = 0,
-                     num_identities: int | None = None) -> dict:
-  """``jaxface evaluate``: metrics of the latest checkpoint, as JSON.
-
-  The test data is the run's own (``config.data.data_dir``, relative to the
-  current directory). Prints the metrics as a table.
-
-  Args:
-    workdir: the training workdir.
-    out: JSON path; ``WORKDIR/eval/metrics_step<step>.json`` if None.
-    refine_steps: test-time optimisation steps (0: Q's estimate only).
-    num_identities: the first this many test identities (all if None).
-
-  Returns:
-    ``dict(step=..., path=..., **metrics)``. The JSON file holds the step
-    and the metrics; a PSNR of +inf or a NaN mean is written as Python's
-    ``json`` writes them (``Infinity``, ``NaN``).
-  """
-  config, state = train.restore_for_inference(workdir)
-  results = evaluate(config, state, num_identities=num_identities,
-                     refine_steps=refine_steps)
-  step = int(_to_host(state.step))
-  path = pathlib.Path(out) if out else (
-      pathlib.Path(workdir) / "eval" / f"metrics_step{step}.json")
-  if jax.process_index() == 0:
-    _write_json(path, dict(step=step, **results))
-    print(metrics.format_table(results))
-  return dict(step=step, path=str(path), **results)
+  return summarize(sharding.to_host(per_identity),
+                   sharding.to_host(consistency), refine_steps=0)

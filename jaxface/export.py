@@ -1,4 +1,4 @@
-"""``jaxface reconstruct`` and ``jaxface export-mesh``: files per face.
+"""The files of one 3D face, as ``reconstruct`` and ``export-mesh`` write them.
 
 For each face, in ``OUT/<name>/``:
 
@@ -19,7 +19,6 @@ For each face, in ``OUT/<name>/``:
 
 import json
 import pathlib
-import sys
 
 import imageio.v3 as iio
 import jax
@@ -27,15 +26,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxface import camera as camera_lib
-from jaxface import encoders
 from jaxface import errors
 from jaxface import files
-from jaxface import generator
-from jaxface import image_io
 from jaxface import mesh as mesh_lib
-from jaxface import reconstruct
+from jaxface import rays as rays_lib
 from jaxface import sampling
-from jaxface import train
+from jaxface import structs
 
 # New views reach past the training prior's yaw range by this factor, so the
 # ring shows how the face extrapolates.
@@ -54,19 +50,17 @@ def _write_png(path: pathlib.Path, image: np.ndarray, upscale: int = 1):
   files.write_atomic(path, iio.imwrite("<bytes>", image, extension=".png"))
 
 
-def ring_cameras(config, num_views: int, pitch=None, widening=RING_WIDENING):
-  """Cameras evenly spaced in yaw across the widened prior range."""
-  (centre, half), (pitch_centre, _) = encoders.pose_range(config.camera)
-  yaw = centre + widening * half * jnp.linspace(-1.0, 1.0, num_views)
-  pitch = pitch_centre if pitch is None else pitch
-  return camera_lib.make_camera(
-      yaw, pitch, 0.5 * sum(config.camera.radius_range),
-      np.deg2rad(config.camera.fov_degrees))
+def ring_cameras(config, num_views: int, pitch=None) -> structs.Camera:
+  """``num_views`` yaws across the widened prior, at the prior's mid pitch."""
+  if pitch is None:
+    (_, _), (pitch, _) = camera_lib.pose_range(config.camera)
+  return camera_lib.orbit(num_views, config.camera, pitch=pitch,
+                          widening=RING_WIDENING)
 
 
 def _render_all(g_graphdef, g_params, latents, cams):
   """One face's latents ([1, dim] each) from every camera, batched."""
-  out = sampling._render_faces(g_graphdef, g_params, latents, cams)  # pylint: disable=protected-access
+  out = sampling.render_faces(g_graphdef, g_params, latents, cams)
   return jax.tree.map(lambda x: x[0], out)
 
 
@@ -92,7 +86,7 @@ def write_face(out_dir: pathlib.Path, *, g_graphdef, g_params, latents,
   Args:
     out_dir: the face's directory (created).
     g_graphdef, g_params: the generator to render with.
-    latents: ``generator.Latents`` with batch 1.
+    latents: ``structs.Latents`` with batch 1.
     yaw, pitch: the pose to render ``render.png``/depth at (radians).
     config: run config.
     input_image: uint8 [size, size, 3] or None (export-mesh).
@@ -105,8 +99,8 @@ def write_face(out_dir: pathlib.Path, *, g_graphdef, g_params, latents,
   size = config.data.image_size
   upscale = max(1, 128 // size)
   paths = {}
-  pose_cam = encoders.encoding_camera(jnp.asarray([yaw], jnp.float32), pitch,
-                                      config.camera)
+  pose_cam = camera_lib.prior_camera(jnp.asarray([yaw], jnp.float32), pitch,
+                                    config.camera)
   at_pose = _render_all(g_graphdef, g_params, latents, pose_cam)
   render_rgb = sampling.to_uint8(at_pose.images)[0]
   if input_image is not None:
@@ -141,7 +135,7 @@ def write_face(out_dir: pathlib.Path, *, g_graphdef, g_params, latents,
   orbit = _render_all(g_graphdef, g_params, latents,
                       ring_cameras(config, ORBIT_FRAMES))
   paths["orbit"] = str(out_dir / "orbit.gif")
-  sampling.write_orbit(out_dir / "orbit.gif",
+  sampling.write_gif(out_dir / "orbit.gif",
                        sampling.to_uint8(orbit.images)[None], upscale=upscale)
 
   paths["codes"] = str(files.write_atomic(
@@ -157,7 +151,7 @@ def write_face(out_dir: pathlib.Path, *, g_graphdef, g_params, latents,
 
 def _write_mesh(stem, g_graphdef, g_params, latents, config,
                 resolution: int, level: float | None = None) -> dict:
-  half = mesh_lib.box_half_size(config.render)
+  half = rays_lib.box_half_size(config.render)
   cams = [ring_cameras(config, COLOUR_YAWS, pitch=np.deg2rad(p))
           for p in COLOUR_PITCHES_DEGREES]
   cams = jax.tree.map(lambda *x: jnp.concatenate(x), *cams)
@@ -172,7 +166,7 @@ def _write_mesh(stem, g_graphdef, g_params, latents, config,
     vertices, faces = mesh_lib.extract_mesh(grid, level, half)
   except ValueError as e:  # e.g. an untrained generator has no surface
     message = f"no mesh for {stem.parent.name}: {e}"
-    _warn(message)
+    errors.report(message)
     return dict(mesh_error=message)
   normals = mesh_lib.vertex_normals(vertices, faces)
   colors = mesh_lib.vertex_colors(vertices, normals,
@@ -182,131 +176,14 @@ def _write_mesh(stem, g_graphdef, g_params, latents, config,
               mesh_vertices=int(len(vertices)), mesh_level=float(level))
 
 
-def _row(estimate, i: int):
-  return dict(
-      latents=jax.tree.map(lambda z: z[i:i + 1], estimate.latents),
-      yaw=float(estimate.yaw[i]), pitch=float(estimate.pitch[i]))
-
-
-def _unique_names(paths) -> list[str]:
-  names, seen = [], {}
-  for path in paths:
-    name = pathlib.Path(path).stem
-    seen[name] = seen.get(name, 0) + 1
-    names.append(name if seen[name] == 1 else f"{name}_{seen[name]}")
-  return names
-
-
-def _warn(message: str):
-  print(f"jaxface: error: {message}", file=sys.stderr)
-
-
-def reconstruct_command(inputs, workdir, out, *, refine_steps: int = 0,
-                        refine_lr: float = 0.01, tune_generator: bool = False,
-                        mesh_resolution: int = 128,
-                        mesh_level: float | None = None,
-                        batch_size: int = 16) -> dict:
-  """Reconstructs every image in ``inputs`` (files or folders).
-
-  A missing file, an empty folder or an unreadable image is reported on
-  stderr in one line and skipped; the others are still reconstructed.
-
-  Returns:
-    {"faces": {name: {"pose": ..., "files": ...}}, "failed": [messages]}.
-  """
-  config, state = train.restore_for_inference(workdir)
-  if state.e_params is None:
-    raise errors.CheckpointError(
-        f"{workdir} was trained without the identity branch (no encoder Q): "
-        f"set a loss.*_weight of the branch, e.g. the demo config")
-  image_paths, problems = image_io.expand_inputs(list(inputs))
-  for message in problems:
-    _warn(message)
-  loaded, bad = image_io.load_images(image_paths, config.data.image_size)
-  for message in bad:
-    _warn(message)
-  problems = problems + bad
-  out = pathlib.Path(out)
-  names = _unique_names([path for path, _ in loaded])
-  faces = {}
-  for start in range(0, len(loaded), batch_size):
-    chunk = loaded[start:start + batch_size]
-    images = np.stack([image for _, image in chunk])
-    estimate = reconstruct.encode(state, images)
-    how = "feed-forward encoder Q"
-    g_params_per = [state.g_ema_params] * len(chunk)
-    if refine_steps > 0 and not tune_generator:
-      estimate, _, _ = reconstruct.refine(state, config, images, estimate,
-                                          steps=refine_steps, lr=refine_lr)
-      how = f"Q, then {refine_steps} steps of code and pose refinement"
-    elif refine_steps > 0:
-      rows = []
-      for i in range(len(chunk)):  # G is tuned per image
-        one = jax.tree.map(lambda x, i=i: x[i:i + 1], estimate)
-        one, g_params_per[i], _ = reconstruct.refine(
-            state, config, images[i:i + 1], one, steps=refine_steps,
-            lr=refine_lr, tune_generator=True)
-        rows.append(one)
-      estimate = jax.tree.map(lambda *x: jnp.concatenate(x), *rows)
-      how = (f"Q, then {refine_steps} steps of code and pose refinement and "
-             f"{refine_steps} of generator tuning (pivotal tuning)")
-    for i, (path, image) in enumerate(chunk):
-      name = names[start + i]
-      row = _row(estimate, i)
-      faces[name] = write_face(
-          out / name, g_graphdef=state.g_graphdef,
-          g_params=g_params_per[i], latents=row["latents"], yaw=row["yaw"],
-          pitch=row["pitch"], config=config, input_image=image,
-          how=f"{how} from {path}", mesh_resolution=mesh_resolution,
-          mesh_level=mesh_level)
-  summary = dict(step=int(state.step), out=str(out), faces=faces,
-                 failed=problems)
-  files.write_atomic(out / "summary.json",
-                     (json.dumps(summary, indent=2) + "\n").encode())
-  return summary
-
-
-def load_codes(path) -> generator.Latents:
+def load_codes(path) -> structs.Latents:
   """Latents from a ``codes.npz`` written by ``reconstruct``."""
   path = pathlib.Path(path)
   try:
     with np.load(path) as data:
-      return generator.Latents(**{k: jnp.asarray(data[k]) for k in
-                                  ("z_shape", "z_app", "z_bg_shape",
-                                   "z_bg_app")})
+      return structs.Latents(**{k: jnp.asarray(data[k]) for k in
+                                ("z_shape", "z_app", "z_bg_shape",
+                                 "z_bg_app")})
   except (OSError, ValueError, KeyError) as e:
     raise errors.DataError(f"cannot read codes {path}: "
                            f"{str(e).strip().splitlines()[0]}") from e
-
-
-def export_mesh_command(workdir, out, *, seed: int = 0, num_faces: int = 1,
-                        codes=None, mesh_resolution: int = 128,
-                        mesh_level: float | None = None) -> dict:
-  """Meshes (and views) of prior samples ``seed`` or of saved ``codes``."""
-  config, state = train.restore_for_inference(workdir)
-  out = pathlib.Path(out)
-  if codes is not None:
-    latents = load_codes(codes)
-    expected = generator.sample_latents(jax.random.key(0), 1, config.field)
-    for name, want, got in zip(vars(expected), jax.tree.leaves(expected),
-                               jax.tree.leaves(latents)):
-      if got.shape[-1] != want.shape[-1]:
-        raise errors.DataError(
-            f"codes {codes} do not fit this generator: {name} has "
-            f"{got.shape[-1]} dims, the model {want.shape[-1]}")
-    names = [f"{pathlib.Path(codes).parent.name}_{i}"
-             for i in range(latents.z_shape.shape[0])]
-  else:
-    latents = generator.sample_latents(jax.random.key(seed), num_faces,
-                                       config.field)
-    names = [f"seed{seed}_{i}" for i in range(num_faces)]
-  (_, _), (pitch, _) = encoders.pose_range(config.camera)
-  faces = {}
-  for i, name in enumerate(names):
-    faces[name] = write_face(
-        out / name, g_graphdef=state.g_graphdef, g_params=state.g_ema_params,
-        latents=jax.tree.map(lambda z, i=i: z[i:i + 1], latents), yaw=0.0,
-        pitch=pitch, config=config,
-        how=f"codes from {codes}" if codes else f"prior sample, seed {seed}",
-        mesh_resolution=mesh_resolution, mesh_level=mesh_level)
-  return dict(step=int(state.step), out=str(out), faces=faces)

@@ -2,13 +2,12 @@
 
 It adds no maths of its own: it casts rays for the cameras, samples depths,
 evaluates the feature field (and background), composites a low-resolution
-feature image and upsamples it with the neural renderer.
+feature image and upsamples it with the neural renderer. ``density`` is the
+field's density as the renderer sees it, for meshing.
 """
 
-import flax.struct
 import jax
 import jax.numpy as jnp
-import numpy as np
 from flax import nnx
 
 from jaxface import field
@@ -17,47 +16,18 @@ from jaxface import rays as rays_lib
 from jaxface import structs
 from jaxface import volume_render
 
-
-@flax.struct.dataclass
-class Latents:
-  """Latent codes, each [batch, dim]."""
-
-  z_shape: jax.Array
-  z_app: jax.Array
-  z_bg_shape: jax.Array
-  z_bg_app: jax.Array
+# Points on the padded box's faces sit at |p| = 1 + box_padding up to float
+# rounding; ``density`` keeps them inside rather than zeroing a random subset.
+_BOX_TOLERANCE = 1e-5
 
 
-@flax.struct.dataclass
-class GeneratorOutput:
-  """What one render produces.
-
-  Attributes:
-    images: [batch, size, size, 3] RGB in [0, 1].
-    features: [batch, h, w, feature_dim] volume-rendered feature image.
-    depth: [batch, h, w] expected depth along the camera axis (the
-      transparent remainder of a ray counts at its far end, as in GIRAFFE).
-    opacity: [batch, h, w] foreground opacity.
-    surface_depth: [batch, h, w] expected camera-axis depth of the visible
-      matter alone (``depth`` without the far-end remainder, divided by
-      the opacity); where the renderer sees the surface. Meaningless where
-      the opacity is near 0.
-  """
-
-  images: jax.Array
-  features: jax.Array
-  depth: jax.Array
-  opacity: jax.Array
-  surface_depth: jax.Array
-
-
-def sample_latents(key: jax.Array, batch: int, config) -> Latents:
+def sample_latents(key: jax.Array, batch: int, config) -> structs.Latents:
   """Draws codes from the standard Gaussian prior (``config.field`` dims)."""
   keys = jax.random.split(key, 4)
   dims = (config.z_shape_dim, config.z_app_dim, config.z_bg_shape_dim,
           config.z_bg_app_dim)
-  return Latents(*[jax.random.normal(k, (batch, d))
-                   for k, d in zip(keys, dims)])
+  return structs.Latents(*[jax.random.normal(k, (batch, d))
+                           for k, d in zip(keys, dims)])
 
 
 class Generator(nnx.Module):
@@ -71,8 +41,14 @@ class Generator(nnx.Module):
     self.far = float(rc.far)
     self.object_scale = float(rc.object_scale)
     self.box_padding = float(rc.box_padding)
+    self.half_size = rays_lib.box_half_size(rc)
     self.sample_in_box = bool(rc.sample_in_box)
-    self.window = self._box_window(rc) if rc.skip_empty_samples else None
+    # With samples over all of [near, far], only a window of bins can meet
+    # the object box (``rays.box_window``); None evaluates every bin.
+    self.window = None
+    if rc.skip_empty_samples and not self.sample_in_box:
+      self.window = rays_lib.box_window(self.half_size, self.near, self.far,
+                                        self.num_samples)
     self.density_activation = rc.density_activation
     self.field = field.FeatureField(
         hidden=fc.hidden, num_layers=fc.num_layers, skips=tuple(fc.skips),
@@ -91,21 +67,45 @@ class Generator(nnx.Module):
         min_features=nc.min_features, input_size=rc.feature_size,
         output_size=config.data.image_size, rngs=rngs)
 
-  def _box_window(self, rc):
-    """Most bins of [near, far] a ray can have inside the object box.
+  def _object(self, points, directions, latents, tolerance=0.0):
+    """Activated density and features at world points; zero outside the box.
 
-    A ray's segment inside the box is at most its diagonal long, so it meets
-    at most ``ceil(diagonal / bin) + 1`` consecutive bins. None if no saving.
+    Args:
+      points: [batch, n, 3] world positions.
+      directions: [batch, n, 3] unit view directions.
+      latents: codes of batch ``batch``.
+      tolerance: slack on the box test.
+
+    Returns:
+      (density [batch, n], features [batch, n, feature_dim]).
     """
-    if rc.sample_in_box:
-      return None
-    diagonal = 2.0 * np.sqrt(3.0) * self.object_scale * (1 + self.box_padding)
-    bin_width = (self.far - self.near) / self.num_samples
-    window = int(np.ceil(diagonal / bin_width)) + 1
-    return window if window < self.num_samples else None
+    normalised = points / self.object_scale
+    raw, features = self.field(normalised, directions, latents.z_shape,
+                               latents.z_app)
+    density = volume_render.DENSITY_ACTIVATIONS[self.density_activation](raw)
+    # GIRAFFE: the object exists only inside its (padded) bounding box.
+    inside = jnp.all(
+        jnp.abs(normalised) <= 1.0 + self.box_padding + tolerance, axis=-1)
+    return jnp.where(inside, density, 0.0), features
 
-  def __call__(self, latents: Latents, camera: structs.Camera,
-               depth_key=None) -> GeneratorOutput:
+  def density(self, points: jax.Array, latents: structs.Latents) -> jax.Array:
+    """The object's density at world points, as the renderer sees it.
+
+    Args:
+      points: [batch, n, 3] world positions.
+      latents: codes of batch ``batch``.
+
+    Returns:
+      [batch, n] non-negative densities, zero outside the padded box.
+    """
+    # Density depends on position and shape code only; any direction will do.
+    directions = jnp.broadcast_to(
+        jnp.asarray([0.0, 0.0, -1.0], points.dtype), points.shape)
+    density, _ = self._object(points, directions, latents, _BOX_TOLERANCE)
+    return density
+
+  def __call__(self, latents: structs.Latents, camera: structs.Camera,
+               depth_key=None) -> structs.GeneratorOutput:
     """Renders the scenes.
 
     Args:
@@ -115,14 +115,14 @@ class Generator(nnx.Module):
         (evaluation).
 
     Returns:
-      A ``GeneratorOutput``.
+      A ``structs.GeneratorOutput``.
     """
     batch = latents.z_shape.shape[0]
     size = self.feature_size
     rays = rays_lib.pixel_rays(camera, size, size)
-    half = self.object_scale * (1.0 + self.box_padding)
     if self.sample_in_box:
-      near, far, _ = rays_lib.ray_box_interval(rays, half, self.near, self.far)
+      near, far, _ = rays_lib.ray_box_interval(rays, self.half_size,
+                                               self.near, self.far)
     else:
       near, far = self.near, self.far
     depths = rays_lib.stratified_depths(
@@ -133,23 +133,18 @@ class Generator(nnx.Module):
       # Samples outside the box have zero density and add nothing: evaluate
       # only the window of bins that starts at the box entry. Identical
       # result, num_samples / window times less field work.
-      t_enter, _, _ = rays_lib.ray_box_interval(rays, half, near, far)
-      bin_width = (far - near) / self.num_samples
-      first = jnp.clip(jnp.floor((t_enter - near) / bin_width),
-                       0, self.num_samples - self.window).astype(jnp.int32)
-      index = first[..., None] + jnp.arange(self.window)
+      t_enter, _, _ = rays_lib.ray_box_interval(rays, self.half_size, near,
+                                                far)
+      index = rays_lib.window_indices(t_enter, near, far, self.num_samples,
+                                      self.window)
       depths = jnp.take_along_axis(depths, index, axis=-1)
       intervals = jnp.take_along_axis(intervals, index, axis=-1)
-    points = rays_lib.points_along(rays, depths) / self.object_scale
+    points = rays_lib.points_along(rays, depths)
     directions = jnp.broadcast_to(rays.directions[:, :, None], points.shape)
-    raw_density, features = self.field(
-        points.reshape(batch, -1, 3), directions.reshape(batch, -1, 3),
-        latents.z_shape, latents.z_app)
-    density = volume_render.DENSITY_ACTIVATIONS[self.density_activation](
-        raw_density).reshape(depths.shape)
-    # GIRAFFE: the object exists only inside its (padded) bounding box.
-    inside = jnp.all(jnp.abs(points) <= 1.0 + self.box_padding, axis=-1)
-    density = jnp.where(inside, density, 0.0)
+    density, features = self._object(points.reshape(batch, -1, 3),
+                                     directions.reshape(batch, -1, 3),
+                                     latents)
+    density = density.reshape(depths.shape)
     features = features.reshape(*depths.shape, -1)
     background = None
     if self.background is not None:
@@ -158,13 +153,10 @@ class Generator(nnx.Module):
     renderings = volume_render.composite(
         density, features, depths, rays, far, background, intervals)
     feature_image = renderings.features.reshape(batch, size, size, -1)
-    images = self.renderer(feature_image)
-    far_depth = far * rays.z_scale  # camera-axis depth of each ray's end
-    matter_depth = renderings.depth - (1.0 - renderings.opacity) * far_depth
-    surface_depth = matter_depth / jnp.maximum(renderings.opacity, 1e-6)
-    return GeneratorOutput(
-        images=images,
+    as_image = lambda x: x.reshape(batch, size, size)
+    return structs.GeneratorOutput(
+        images=self.renderer(feature_image),
         features=feature_image,
-        depth=renderings.depth.reshape(batch, size, size),
-        opacity=renderings.opacity.reshape(batch, size, size),
-        surface_depth=surface_depth.reshape(batch, size, size))
+        depth=as_image(renderings.depth),
+        opacity=as_image(renderings.opacity),
+        surface_depth=as_image(renderings.surface_depth))

@@ -21,12 +21,13 @@ frozen, and its statistics come from the checkpoint.
 """
 
 from collections.abc import Sequence
-import math
 
 import jax
 import jax.numpy as jnp
 from flax import nnx
 import ml_collections
+
+from jaxface import layers as layers_lib
 
 # ITU-R BT.601 luma, as PIL's convert("L") used by LightCNN's data loader.
 _LUMA = (0.299, 0.587, 0.114)
@@ -391,11 +392,6 @@ def preprocess(images: jax.Array, input_size: int,
   return (net - 0.5) / 0.5
 
 
-def l2_normalize(x: jax.Array, eps: float = 1e-12) -> jax.Array:
-  """Rows of [batch, dim] scaled to unit length."""
-  return x / jnp.maximum(jnp.linalg.norm(x, axis=-1, keepdims=True), eps)
-
-
 def embed(graphdef: nnx.GraphDef, state: nnx.State,
           images: jax.Array) -> jax.Array:
   """Unit-length identity embeddings of face images, a pure function.
@@ -410,7 +406,7 @@ def embed(graphdef: nnx.GraphDef, state: nnx.State,
   """
   model = nnx.merge(graphdef, state)
   net = preprocess(images, model.input_size, model.grayscale)
-  return l2_normalize(model(net))
+  return layers_lib.l2_normalize(model(net))
 
 
 def perceptual_distance(graphdef: nnx.GraphDef, state: nnx.State,
@@ -436,7 +432,7 @@ def perceptual_distance(graphdef: nnx.GraphDef, state: nnx.State,
   batch = images_a.shape[0]
   total = 0.0
   for fmap in maps:
-    unit = fmap * jax.lax.rsqrt(jnp.sum(fmap**2, -1, keepdims=True) + 1e-10)
+    unit = layers_lib.l2_normalize(fmap)
     total += jnp.mean(jnp.sum((unit[:batch] - unit[batch:]) ** 2, -1),
                       axis=(1, 2))
   return total / len(maps)
@@ -445,8 +441,3 @@ def perceptual_distance(graphdef: nnx.GraphDef, state: nnx.State,
 def embedding_dim(model: nnx.Module) -> int:
   """Size of the embedding ``model`` returns."""
   return int(model.embedding_dim)
-
-
-def num_params(state: nnx.State) -> int:
-  """Number of scalars in a state (parameters and statistics)."""
-  return sum(math.prod(x.shape) for x in jax.tree.leaves(state))

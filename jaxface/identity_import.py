@@ -26,6 +26,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 
 from jaxface import identity
+from jaxface import layers
 
 # NNX leaf name -> PyTorch tensor name.
 _LEAF_NAMES = {
@@ -302,7 +303,7 @@ def load_identity_encoder(
   return graphdef, abstract, config
 
 
-def import_command(arch: str, checkpoint_path, out_dir) -> dict[str, Any]:
+def convert(arch: str, checkpoint_path, out_dir) -> dict[str, Any]:
   """Converts a public checkpoint into a jaxface E2 directory.
 
   Args:
@@ -328,5 +329,5 @@ def import_command(arch: str, checkpoint_path, out_dir) -> dict[str, Any]:
   out = save_identity_encoder(out_dir, config.kind, config, state)
   return dict(arch=arch, kind=config.kind, out_dir=str(out),
               tensors_read=len(state_dict),
-              parameters=identity.num_params(state),
+              parameters=layers.count_params(state),
               embedding_dim=config.embedding_dim)

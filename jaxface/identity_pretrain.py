@@ -29,6 +29,7 @@ from flax import nnx
 from jaxface import errors
 from jaxface import identity
 from jaxface import identity_import
+from jaxface import layers
 from jaxface.data import input_pipeline
 
 # Keeps sin(theta) = sqrt(1 - cos^2) and its gradient finite at cos = +-1.
@@ -44,9 +45,8 @@ _BN_MOMENTUM = 0.9
 
 def _cosines(embeddings: jax.Array, weights: jax.Array) -> jax.Array:
   """[b, d] embeddings, [d, c] class weights -> [b, c] cosine similarities."""
-  weights = weights / jnp.maximum(
-      jnp.linalg.norm(weights, axis=0, keepdims=True), 1e-12)
-  return identity.l2_normalize(embeddings) @ weights
+  return (layers.l2_normalize(embeddings)
+          @ layers.l2_normalize(weights, axis=0))
 
 
 def arcface_logits(embeddings: jax.Array, weights: jax.Array,
@@ -183,9 +183,8 @@ def verification_accuracy(embeddings: np.ndarray, identities: np.ndarray,
     ValueError: without two identities or without an identity that has two
       images.
   """
-  embeddings = np.asarray(embeddings, np.float64)
-  embeddings /= np.maximum(
-      np.linalg.norm(embeddings, axis=-1, keepdims=True), 1e-12)
+  embeddings = np.asarray(layers.l2_normalize(np.asarray(embeddings,
+                                                         np.float64)))
   identities = np.asarray(identities)
   labels, counts = np.unique(identities, return_counts=True)
   if len(labels) < 2 or counts.max() < 2:

@@ -1,4 +1,8 @@
-"""Conv layers whose second derivatives are fast (for the R1 penalty).
+"""Building blocks shared by the networks: convs, residual trunks, norms.
+
+``Conv`` is a conv layer whose second derivatives are fast (for the R1
+penalty); ``ResidualDownBlock`` and ``ResidualTrunk`` build the residual
+discriminator and the encoders E1 and Q from it.
 
 R1 differentiates the discriminator's input-gradient with respect to its
 weights. Under default autodiff, XLA:CPU lowers that second-order term of a
@@ -9,6 +13,8 @@ weight-gradient convolution. Strided convs go through space-to-depth, so only
 stride-1 VALID convolutions are ever emitted. The maths is unchanged: tests
 compare values, gradients and R1 gradients with ``lax.conv_general_dilated``.
 """
+
+import math
 
 import jax
 import jax.numpy as jnp
@@ -97,11 +103,78 @@ class Conv(nnx.Module):
     init = nnx.initializers.lecun_normal()
     self.kernel = nnx.Param(init(
         rngs.params(), (kernel_size, kernel_size, in_features, out_features)))
+    # A key for the (zero) bias too, as nnx.Conv draws one: the same Rngs
+    # give the same kernels whichever of the two a network uses.
     self.bias = nnx.data(
-        nnx.Param(jnp.zeros((out_features,))) if use_bias else None)
+        nnx.Param(nnx.initializers.zeros(rngs.params(), (out_features,)))
+        if use_bias else None)
     self.stride = stride
     self.padding = padding
 
   def __call__(self, x: jax.Array) -> jax.Array:
     y = conv2d(x, self.kernel[...], stride=self.stride, padding=self.padding)
     return y if self.bias is None else y + self.bias[...]
+
+
+class ResidualDownBlock(nnx.Module):
+  """Pre-activation residual block that halves the resolution.
+
+  [b, h, w, in_ch] -> [b, h/2, w/2, out_ch]: two 3x3 convs and an average
+  pool, beside a pooled 1x1-conv shortcut.
+  """
+
+  def __init__(self, in_ch: int, out_ch: int, *, rngs: nnx.Rngs):
+    self.conv_a = Conv(in_ch, in_ch, 3, padding=1, rngs=rngs)
+    self.conv_b = Conv(in_ch, out_ch, 3, padding=1, rngs=rngs)
+    self.shortcut = Conv(in_ch, out_ch, 1, use_bias=False, rngs=rngs)
+
+  def __call__(self, x: jax.Array) -> jax.Array:
+    net = self.conv_a(jax.nn.leaky_relu(x, 0.2))
+    net = self.conv_b(jax.nn.leaky_relu(net, 0.2))
+    net = nnx.avg_pool(net, (2, 2), strides=(2, 2))
+    skip = self.shortcut(nnx.avg_pool(x, (2, 2), strides=(2, 2)))
+    return (net + skip) * (1.0 / math.sqrt(2.0))  # keep activations unit-scale
+
+
+class ResidualTrunk(nnx.Module):
+  """[b, size, size, in_ch] -> [b, 4 * 4 * channels[-1]] flattened features.
+
+  A stem conv to ``channels[0]``, then one ``ResidualDownBlock`` per further
+  entry of ``channels``, each halving the resolution; ``size / 4`` must be
+  ``2 ** (len(channels) - 1)``.
+  """
+
+  def __init__(self, in_ch: int, channels, *, stem_kernel: int = 3,
+               rngs: nnx.Rngs):
+    channels = list(channels)
+    self.stem = Conv(in_ch, channels[0], stem_kernel,
+                     padding=stem_kernel // 2, rngs=rngs)
+    self.blocks = nnx.List([
+        ResidualDownBlock(channels[i], channels[i + 1], rngs=rngs)
+        for i in range(len(channels) - 1)])
+    self.out_dim = 16 * channels[-1]
+
+  def __call__(self, x: jax.Array) -> jax.Array:
+    net = self.stem(x)
+    for block in self.blocks:
+      net = block(net)
+    return jax.nn.leaky_relu(net, 0.2).reshape(x.shape[0], -1)
+
+
+def num_down_blocks(size: int) -> int:
+  """Halvings from a ``size`` x ``size`` input down to 4x4."""
+  if size < 4 or size & (size - 1):
+    raise ValueError(f"network input size must be a power of two >= 4, got "
+                     f"{size}")
+  return int(math.log2(size)) - 2
+
+
+def l2_normalize(x: jax.Array, axis: int = -1,
+                 eps: float = 1e-12) -> jax.Array:
+  """``x`` scaled to unit length along ``axis`` (zero stays zero)."""
+  return x / jnp.maximum(jnp.linalg.norm(x, axis=axis, keepdims=True), eps)
+
+
+def count_params(tree) -> int:
+  """Number of scalars in a pytree of arrays (or of shape structs)."""
+  return sum(math.prod(x.shape) for x in jax.tree.leaves(tree))

@@ -1,7 +1,16 @@
-"""Stage 6: loss functions (pure)."""
+"""Stage 6: every loss term, pure.
+
+The GAN terms (non-saturating logistic loss, R1) return batch means. The
+identity-branch and reconstruction terms return one value per image, [b]:
+training averages them over the batch, test-time refinement sums them so
+that each image's variables get gradients from their own terms only. The
+perceptual term is ``identity.perceptual_distance`` (it needs E2's maps).
+"""
 
 import jax
 import jax.numpy as jnp
+
+from jaxface import structs
 
 
 def generator_gan_loss(fake_logits: jax.Array) -> jax.Array:
@@ -30,6 +39,11 @@ def discriminator_gan_loss(real_logits, fake_logits) -> jax.Array:
           + jnp.mean(jax.nn.softplus(fake_logits)))
 
 
+def discriminator_fake_loss(fake_logits: jax.Array) -> jax.Array:
+  """The fake half of the discriminator loss, ``E[softplus(D(G(z)))]``."""
+  return jnp.mean(jax.nn.softplus(fake_logits))
+
+
 def r1_penalty(disc_fn, real_images) -> tuple[jax.Array, jax.Array]:
   """R1 gradient penalty ``E[||grad_x D(x)||^2]`` on real images.
 
@@ -46,3 +60,49 @@ def r1_penalty(disc_fn, real_images) -> tuple[jax.Array, jax.Array]:
   (grads,) = vjp(jnp.ones_like(logits))
   penalty = jnp.mean(jnp.sum(grads.reshape(grads.shape[0], -1) ** 2, axis=-1))
   return penalty, logits
+
+
+def identity_distance(embedding: jax.Array, target: jax.Array) -> jax.Array:
+  """The identity loss: ``||E1(features) - E2(real)||^2`` per image.
+
+  Args:
+    embedding: [b, dim] E1's unit-length embeddings of rendered features.
+    target: [b, dim] E2's unit-length embeddings of the real images.
+
+  Returns:
+    [b] squared distances (``2 - 2 cos`` for unit vectors).
+  """
+  return jnp.sum((embedding - target) ** 2, axis=-1)
+
+
+def l1_distance(images: jax.Array, targets: jax.Array) -> jax.Array:
+  """Mean absolute difference per image; [b, h, w, c] -> [b]."""
+  return jnp.mean(jnp.abs(images - targets), axis=(1, 2, 3))
+
+
+def kl_to_prior(encoding: structs.Encoding) -> jax.Array:
+  """KL(N(mean, exp(logvar)) || N(0, I)) summed over all codes, [b]."""
+  terms = jax.tree.map(
+      lambda m, lv: 0.5 * jnp.sum(jnp.exp(lv) + m**2 - 1.0 - lv, axis=-1),
+      encoding.mean, encoding.logvar)
+  return sum(jax.tree.leaves(terms))
+
+
+def latent_prior(latents: structs.Latents) -> jax.Array:
+  """``sum ||z||^2`` over all codes, [b]: the Gaussian prior's -2 log p."""
+  return sum(jnp.sum(z**2, -1) for z in jax.tree.leaves(latents))
+
+
+def pose_regression(guess: structs.Encoding, cameras: structs.Camera):
+  """Squared yaw and pitch errors of Q on images of known pose, [b]."""
+  return (guess.yaw - cameras.yaw) ** 2 + (guess.pitch - cameras.pitch) ** 2
+
+
+def code_regression(guess: structs.Encoding, latents: structs.Latents):
+  """Q's mean squared error on the codes of prior samples, [b].
+
+  Each of the four codes counts alike, whatever its dimension.
+  """
+  errors = jax.tree.map(lambda a, b: jnp.mean((a - b) ** 2, axis=-1),
+                        guess.mean, latents)
+  return sum(jax.tree.leaves(errors)) / 4.0

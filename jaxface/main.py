@@ -1,18 +1,23 @@
 """Command line: ``jaxface {train,render,reconstruct,evaluate,...} ...``.
 
-Only argument parsing lives here. Configs are ml_collections files selected
-with ``--config=configs/celeba64.py`` and overridden with
-``--config.train.batch_size=8``. Input errors print one line and exit 1.
+Only argument parsing and dispatch live here; each command is a function of
+``jaxface.commands``. Configs are ml_collections files selected with
+``--config=configs/celeba64.py`` and overridden with
+``--config.train.batch_size=8``; ``reconstruct`` and ``evaluate`` take
+``--config.refine.*`` overrides of the run's own config. ``--config`` given
+to a command that cannot use it is an error. Input errors print one line
+and exit non-zero.
 """
 
 import argparse
-import json
 import os
 import sys
 
 from absl import flags
 from absl import logging
 from ml_collections import config_flags
+
+from jaxface import errors
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Path to a config file (configs/*.py).", lock_config=True)
@@ -68,7 +73,8 @@ def _parser() -> argparse.ArgumentParser:
   recon.add_argument("--out", required=True, help="output directory")
   recon.add_argument("--refine-steps", type=int, default=0,
                      help="test-time optimisation steps (0: feed-forward)")
-  recon.add_argument("--refine-lr", type=float, default=0.01)
+  recon.add_argument("--refine-lr", type=float, default=None,
+                     help="step size (default: the run's config.refine.lr)")
   recon.add_argument("--tune-generator", action="store_true",
                      help="then fine-tune G per image (pivotal tuning)")
   recon.add_argument("--mesh-resolution", type=int, default=128,
@@ -115,7 +121,8 @@ def _fail(message: str, code: int = 1):
   sys.exit(code)
 
 
-def _parse_config(rest: list[str], required: bool):
+def _config_file(rest: list[str]):
+  """The config of ``--config=FILE`` and its ``--config.*`` overrides."""
   try:
     flags.FLAGS(["jaxface"] + rest)
   except flags.Error as e:
@@ -134,86 +141,90 @@ def _parse_config(rest: list[str], required: bool):
     lines = [l.strip() for l in str(e).splitlines() if l.strip()]
     _fail(f"cannot load config {flags.FLAGS['config'].config_filename}: "
           f"{lines[-1]}", 2)
-  if required and config is None:
+  if config is None:
     _fail("--config is required, e.g. --config=configs/small_cpu.py", 2)
   return config
 
 
+# What ``--config`` means to each command. "file": a config file (required)
+# and its overrides; a section name: overrides of that section of the run's
+# own config.json; absent: nothing, so any --config is refused.
+_CONFIG_USE = {"train": "file", "pretrain-identity": "file",
+               "reconstruct": "refine", "evaluate": "refine"}
+
+
+def _config_arguments(command: str, rest: list[str]):
+  """(config, overrides) for ``command``; a one-line error where unused."""
+  use = _CONFIG_USE.get(command)
+  if use == "file":
+    return _config_file(rest), []
+  if rest:
+    given = " ".join(a.split("=")[0] for a in rest)
+    if use is None or any(not a.startswith(f"--config.{use}.")
+                          for a in rest):
+      where = ("it takes no config options" if use is None else
+               f"only --config.{use}.* applies to it (the rest is the "
+               f"run's config.json)")
+      _fail(f"{command} does not use {given}: {where}", 2)
+  return None, rest
+
+
+def _dispatch(args, config, overrides) -> dict | None:
+  """Calls the command's handler in ``jaxface.commands``."""
+  # Imported after parsing so that `--help` and usage errors are instant.
+  from jaxface import commands  # pylint: disable=g-import-not-at-top
+  handlers = {
+      "train": lambda: commands.train(config, args.workdir,
+                                      distributed=args.distributed),
+      "pretrain-identity": lambda: commands.pretrain_identity(config,
+                                                              args.workdir),
+      "make-data": lambda: commands.make_data(
+          data_dir=args.data_dir, identities=args.identities,
+          test_identities=args.test_identities, views=args.views,
+          size=args.size, seed=args.seed),
+      "render": lambda: commands.render(
+          args.workdir, args.out, seed=args.seed, num_faces=args.num_faces,
+          num_views=args.num_views),
+      "reconstruct": lambda: commands.reconstruct(
+          args.inputs, args.workdir, args.out,
+          refine_steps=args.refine_steps, refine_lr=args.refine_lr,
+          tune_generator=args.tune_generator,
+          mesh_resolution=args.mesh_resolution, mesh_level=args.mesh_level,
+          overrides=overrides),
+      "export-mesh": lambda: commands.export_mesh(
+          args.workdir, args.out, seed=args.seed, num_faces=args.num_faces,
+          codes=args.codes, mesh_resolution=args.mesh_resolution,
+          mesh_level=args.mesh_level),
+      "evaluate": lambda: commands.evaluate(
+          args.workdir, args.out, refine_steps=args.refine_steps,
+          num_identities=args.num_identities, overrides=overrides),
+      "import-identity": lambda: commands.import_identity(
+          args.arch, args.checkpoint, args.out),
+  }
+  return handlers[args.command]()
+
+
 def main(argv: list[str]) -> None:
   args, rest = _parser().parse_known_args(argv[1:])
+  unknown = [a for a in rest if a.startswith("-")
+             and not a.startswith("--config")]
+  if unknown:
+    _fail(f"unrecognized arguments: {' '.join(unknown)}", 2)
+  config, overrides = _config_arguments(args.command, rest)
   # Library chatter (tfds config notices, orbax info) would bury the progress
   # bar; JAXFACE_VERBOSE=1 brings it back.
   if not os.environ.get("JAXFACE_VERBOSE"):
     logging.set_verbosity(logging.ERROR)
-  # Imported after parsing so `--help` is instant.
-  from jaxface import errors  # pylint: disable=g-import-not-at-top
   try:
-    if args.command == "train":
-      config = _parse_config(rest, required=True)
-      if args.distributed or os.environ.get("JAX_COORDINATOR_ADDRESS"):
-        import jax  # pylint: disable=g-import-not-at-top
-        jax.distributed.initialize()
-      from jaxface import train  # pylint: disable=g-import-not-at-top
-      train.train_and_evaluate(config, args.workdir)
-    elif args.command == "render":
-      _parse_config(rest, required=False)
-      from jaxface import train  # pylint: disable=g-import-not-at-top
-      result = train.render_command(
-          args.workdir, args.out, seed=args.seed, num_faces=args.num_faces,
-          num_views=args.num_views)
-      print(json.dumps(result))
-    elif args.command == "make-data":
-      _parse_config(rest, required=False)
-      from jaxface.data import synthetic_faces  # pylint: disable=g-import-not-at-top
-      # test_identities=None lets the builder pick its default.
-      synthetic_faces.build(
-          args.data_dir, train_identities=args.identities,
-          test_identities=args.test_identities, views=args.views,
-          size=args.size, seed=args.seed)
-    elif args.command == "pretrain-identity":
-      config = _parse_config(rest, required=True)
-      from jaxface import identity_pretrain  # pylint: disable=g-import-not-at-top
-      print(json.dumps(identity_pretrain.pretrain(config, args.workdir)))
-    elif args.command == "reconstruct":
-      _parse_config(rest, required=False)
-      from jaxface import export  # pylint: disable=g-import-not-at-top
-      summary = export.reconstruct_command(
-          args.inputs, args.workdir, args.out,
-          refine_steps=args.refine_steps, refine_lr=args.refine_lr,
-          tune_generator=args.tune_generator,
-          mesh_resolution=args.mesh_resolution, mesh_level=args.mesh_level)
-      print(json.dumps({name: face["pose"] | {"files": face["files"]}
-                        for name, face in summary["faces"].items()}))
-      if summary["failed"]:
-        sys.exit(1)  # each failure was already reported in one line
-    elif args.command == "export-mesh":
-      _parse_config(rest, required=False)
-      from jaxface import export  # pylint: disable=g-import-not-at-top
-      summary = export.export_mesh_command(
-          args.workdir, args.out, seed=args.seed, num_faces=args.num_faces,
-          codes=args.codes, mesh_resolution=args.mesh_resolution,
-          mesh_level=args.mesh_level)
-      print(json.dumps({name: face["files"]
-                        for name, face in summary["faces"].items()}))
-    elif args.command == "evaluate":
-      _parse_config(rest, required=False)
-      from jaxface import evaluate  # pylint: disable=g-import-not-at-top
-      evaluate.evaluate_command(args.workdir, args.out,
-                                refine_steps=args.refine_steps,
-                                num_identities=args.num_identities)
-    elif args.command == "import-identity":
-      from jaxface import identity_import  # pylint: disable=g-import-not-at-top
-      try:
-        summary = identity_import.import_command(args.arch, args.checkpoint,
-                                                 args.out)
-      except (ValueError, OSError, ImportError) as e:
-        raise errors.CheckpointError(
-            f"cannot import {args.checkpoint} as {args.arch}: {e}") from e
-      print(json.dumps(summary))
+    result = _dispatch(args, config, overrides)
   except errors.JaxfaceError as e:
     _fail(str(e))
   except KeyboardInterrupt:
     _fail("interrupted", 130)
+  # Commands that skip bad inputs (reconstruct) list them under "failed",
+  # each already reported in one line.
+  if isinstance(result, dict) and result.get("failed"):
+    sys.exit(1)
 
 
 def run():

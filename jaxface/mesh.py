@@ -26,25 +26,6 @@ from skimage import measure
 from jaxface import files
 from jaxface import rays as rays_lib
 from jaxface import structs
-from jaxface import volume_render
-
-# Grid points on the box faces are at |p| = 1 + box_padding up to rounding;
-# the tolerance keeps them inside rather than zeroing a random subset.
-_BOX_TOLERANCE = 1e-5
-
-
-def box_half_size(render_config) -> float:
-  """Half edge of the padded object box in world units.
-
-  Args:
-    render_config: the ``render`` ConfigDict (``object_scale``,
-      ``box_padding``).
-
-  Returns:
-    ``object_scale * (1 + box_padding)``: the extent of ``density_grid``.
-  """
-  return float(render_config.object_scale) * (
-      1.0 + float(render_config.box_padding))
 
 
 def _grid_points(flat_index, resolution: int, half):
@@ -64,31 +45,6 @@ def _grid_points(flat_index, resolution: int, half):
   return jnp.stack([axis[i], axis[j], axis[k]], axis=-1)
 
 
-def _field_density(model, points, latents):
-  """Activated object density at world points, as the generator sees it.
-
-  Args:
-    model: a ``generator.Generator``.
-    points: [n, 3] world positions.
-    latents: ``generator.Latents`` of batch size 1.
-
-  Returns:
-    [n] non-negative densities, zero outside the padded box.
-  """
-  normalised = points / model.object_scale
-  # Density depends on position and shape code only; any direction will do.
-  directions = jnp.broadcast_to(
-      jnp.asarray([0.0, 0.0, -1.0], points.dtype), points.shape)
-  raw, _ = model.field(normalised[None], directions[None], latents.z_shape,
-                       latents.z_app)
-  density = volume_render.DENSITY_ACTIVATIONS[model.density_activation](
-      raw[0])
-  inside = jnp.all(
-      jnp.abs(normalised) <= 1.0 + model.box_padding + _BOX_TOLERANCE,
-      axis=-1)
-  return jnp.where(inside, density, 0.0)
-
-
 @functools.partial(jax.jit, static_argnums=(0, 3, 4))
 def _density_chunks(graphdef, params, latents, resolution: int, chunk: int):
   """Density on the whole grid, evaluated ``chunk`` points at a time.
@@ -105,7 +61,6 @@ def _density_chunks(graphdef, params, latents, resolution: int, chunk: int):
     resolution^3 belong to padding and are to be dropped.
   """
   model = nnx.merge(graphdef, params)
-  half = model.object_scale * (1.0 + model.box_padding)
   total = resolution ** 3
   num_chunks = -(-total // chunk)
   # Padding indices repeat the last grid point, so every chunk has the same
@@ -114,8 +69,8 @@ def _density_chunks(graphdef, params, latents, resolution: int, chunk: int):
                       total - 1).reshape(num_chunks, chunk)
 
   def evaluate(chunk_index):
-    points = _grid_points(chunk_index, resolution, half)
-    return _field_density(model, points, latents)
+    points = _grid_points(chunk_index, resolution, model.half_size)
+    return model.density(points[None], latents)[0]
 
   return jax.lax.map(evaluate, index).reshape(-1)
 
@@ -127,7 +82,7 @@ def density_grid(graphdef, params, latents, resolution: int,
   Args:
     graphdef: generator graph definition (from ``nnx.split``).
     params: generator parameters (e.g. the EMA weights, as a pure dict).
-    latents: ``generator.Latents`` with batch size 1.
+    latents: ``structs.Latents`` with batch size 1.
     resolution: points per axis, r.
     chunk: points per field evaluation; bounds memory, not the result.
 
@@ -150,7 +105,7 @@ def density_grid(graphdef, params, latents, resolution: int,
 
 @functools.partial(jax.jit, static_argnums=0)
 def _densities_at(graphdef, params, latents, points):
-  return _field_density(nnx.merge(graphdef, params), points, latents)
+  return nnx.merge(graphdef, params).density(points[None], latents)[0]
 
 
 def surface_level(graphdef, params, latents, depth, opacity,
@@ -165,7 +120,7 @@ def surface_level(graphdef, params, latents, depth, opacity,
 
   Args:
     graphdef, params: the generator.
-    latents: ``generator.Latents`` with batch size 1.
+    latents: ``structs.Latents`` with batch size 1.
     depth: [n, h, w] camera-axis surface depth of renders of this face
       (``GeneratorOutput.surface_depth``).
     opacity: [n, h, w] their opacity.
@@ -214,7 +169,7 @@ def default_threshold(config, threshold=None) -> float:
     return float(threshold)
   rc = config.render
   if rc.sample_in_box:
-    span = 2.0 * box_half_size(rc)
+    span = 2.0 * rays_lib.box_half_size(rc)
   else:
     span = float(rc.far) - float(rc.near)
   bin_width = span / int(rc.num_samples)

@@ -7,6 +7,7 @@ vectorized over batch, rays and samples.
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxface import structs
 
@@ -115,3 +116,63 @@ def points_along(rays: structs.Rays, depths):
   """
   return (rays.origins[..., None, :]
           + depths[..., None] * rays.directions[..., None, :])
+
+
+def box_half_size(render_config) -> float:
+  """Half edge of the padded object box in world units.
+
+  The object has density only inside this box; meshes and depth maps span
+  it.
+
+  Args:
+    render_config: the ``render`` ConfigDict (``object_scale``,
+      ``box_padding``).
+
+  Returns:
+    ``object_scale * (1 + box_padding)``.
+  """
+  return float(render_config.object_scale) * (
+      1.0 + float(render_config.box_padding))
+
+
+def box_window(half_size: float, near: float, far: float,
+               num_samples: int) -> int | None:
+  """Most of the ``num_samples`` bins of [near, far] a ray can meet in a box.
+
+  A ray's segment inside the box is at most its diagonal long, so it meets
+  at most ``ceil(diagonal / bin) + 1`` consecutive bins.
+
+  Args:
+    half_size: half edge of the box.
+    near: start of the sampled interval.
+    far: its end.
+    num_samples: bins per ray.
+
+  Returns:
+    The window length, or None if it saves nothing.
+  """
+  diagonal = 2.0 * np.sqrt(3.0) * half_size
+  bin_width = (far - near) / num_samples
+  window = int(np.ceil(diagonal / bin_width)) + 1
+  return window if window < num_samples else None
+
+
+def window_indices(t_enter: jax.Array, near: float, far: float,
+                   num_samples: int, window: int) -> jax.Array:
+  """The ``window`` consecutive bins from the one a ray enters the box in.
+
+  Args:
+    t_enter: [...] distance at which each ray enters the box (``far`` for a
+      ray that misses it).
+    near: start of the sampled interval.
+    far: its end.
+    num_samples: bins per ray.
+    window: bins to keep (``box_window``).
+
+  Returns:
+    int32 [..., window] bin indices, within [0, num_samples).
+  """
+  bin_width = (far - near) / num_samples
+  first = jnp.clip(jnp.floor((t_enter - near) / bin_width), 0,
+                   num_samples - window).astype(jnp.int32)
+  return first[..., None] + jnp.arange(window)

@@ -2,113 +2,94 @@
 
 ``encode`` is one forward pass of Q: codes (the posterior means) and a pose.
 ``refine`` sharpens them by test-time optimisation with the training losses
-(L1 and E2-perceptual reconstruction at the estimated pose, E1/E2 identity, a
-Gaussian prior on the codes); with ``tune_generator`` it then fine-tunes the
-generator itself around the refined codes, as in pivotal tuning (PTI). All
-steps are pure functions, jitted once per shape; the optimisation loops are
+(``jaxface.losses``: L1 and E2-perceptual reconstruction at the estimated
+pose, E1/E2 identity, a Gaussian prior on the codes), weighted by the run's
+``config.refine``; with ``tune_generator`` it then fine-tunes the generator
+itself around the refined codes, as in pivotal tuning (PTI). All steps are
+pure functions, jitted once per shape; the optimisation loops are
 ``jax.lax.scan``.
 """
 
 import functools
 from typing import Any
 
-import flax.struct
 import jax
 import jax.numpy as jnp
 import ml_collections
 import optax
 from flax import nnx
 
+from jaxface import camera as camera_lib
 from jaxface import encoders
-from jaxface import generator
 from jaxface import identity
+from jaxface import losses
 from jaxface import structs
-from jaxface.train_step import to_model_range
 
-
-@flax.struct.dataclass
-class Estimate:
-  """What reconstruction recovers for a batch of images.
-
-  Attributes:
-    latents: ``generator.Latents``, each [b, dim].
-    yaw: [b] radians.
-    pitch: [b] radians.
-  """
-
-  latents: generator.Latents
-  yaw: jax.Array
-  pitch: jax.Array
+# The terms of the test-time loss; ``config.refine.<term>_weight``.
+TERMS = ("l1", "perceptual", "identity", "prior")
 
 
 @functools.partial(jax.jit, static_argnames=("q_graphdef",))
 def _encode(q_graphdef, q_params, images_uint8):
-  encoding = nnx.merge(q_graphdef, q_params)(to_model_range(images_uint8))
-  return Estimate(encoding.mean, encoding.yaw, encoding.pitch)
+  encoding = nnx.merge(q_graphdef, q_params)(
+      encoders.to_model_range(images_uint8))
+  return structs.Estimate(encoding.mean, encoding.yaw, encoding.pitch)
 
 
-def encode(state, images_uint8) -> Estimate:
+def encode(networks: structs.Networks, images_uint8) -> structs.Estimate:
   """Q's feed-forward estimate (posterior means and pose).
 
   Args:
-    state: a ``TrainState`` trained with the identity branch.
+    networks: a run's networks, with Q.
     images_uint8: [b, size, size, 3] at the model's image size.
   """
-  return _encode(state.e_graphdefs[0], state.e_params["q"],
+  return _encode(networks.q_graphdef, networks.q_params,
                  jnp.asarray(images_uint8))
 
 
-def camera(estimate: Estimate, config) -> structs.Camera:
-  return encoders.encoding_camera(estimate.yaw, estimate.pitch,
-                                  config.camera)
-
-
-def render(g_graphdef, g_params, estimate: Estimate,
-           config) -> generator.GeneratorOutput:
+def render(g_graphdef, g_params, estimate: structs.Estimate,
+           config) -> structs.GeneratorOutput:
   """Renders the estimates at their own poses (bin centres, no jitter)."""
-  return nnx.merge(g_graphdef, g_params)(estimate.latents,
-                                         camera(estimate, config))
+  cams = camera_lib.prior_camera(estimate.yaw, estimate.pitch, config.camera)
+  return nnx.merge(g_graphdef, g_params)(estimate.latents, cams)
 
 
-def reconstruction_loss(g_graphdef, g_params, estimate: Estimate,
-                        images01: jax.Array, state, config,
-                        weights: dict) -> tuple[jax.Array, dict]:
-  """Per-image summed test-time loss and its terms (each [b]).
+def reconstruction_loss(networks: structs.Networks, g_params,
+                        estimate: structs.Estimate, images01: jax.Array,
+                        config) -> tuple[jax.Array, dict]:
+  """Summed test-time loss over the batch, and its terms (each [b]).
 
   Summing over the batch keeps images independent: each image's variables
-  only receive gradients from their own terms.
+  only receive gradients from their own terms. Terms whose network the run
+  lacks (E2, E1) are left out.
   """
-  out = render(g_graphdef, g_params, estimate, config)
-  terms = dict(l1=jnp.mean(jnp.abs(out.images - images01), axis=(1, 2, 3)))
-  if state.e2_params is not None:
+  out = render(networks.g_graphdef, g_params, estimate, config)
+  terms = dict(l1=losses.l1_distance(out.images, images01))
+  if networks.e2_params is not None:
     terms["perceptual"] = identity.perceptual_distance(
-        state.e2_graphdef, state.e2_params, out.images, images01)
-    if state.e_graphdefs[1] is not None:
-      e1 = nnx.merge(state.e_graphdefs[1], state.e_params["e1"])
-      target = identity.embed(state.e2_graphdef, state.e2_params, images01)
-      terms["identity"] = jnp.sum((e1(out.features) - target) ** 2, -1)
+        networks.e2_graphdef, networks.e2_params, out.images, images01)
+    if networks.e1_params is not None:
+      target = identity.embed(networks.e2_graphdef, networks.e2_params,
+                              images01)
+      terms["identity"] = losses.identity_distance(
+          networks.e1()(out.features), target)
   # A Gaussian prior keeps the codes where the generator was trained.
-  terms["prior"] = sum(jnp.sum(z**2, -1)
-                       for z in jax.tree.leaves(estimate.latents))
-  total = sum(weights[name] * value for name, value in terms.items())
+  terms["prior"] = losses.latent_prior(estimate.latents)
+  total = sum(config.refine[f"{name}_weight"] * value
+              for name, value in terms.items())
   return jnp.sum(total), terms
 
 
-DEFAULT_WEIGHTS = dict(l1=1.0, perceptual=1.0, identity=0.5, prior=1e-4)
-
-
 @functools.partial(jax.jit, static_argnames=("steps", "config", "tune"))
-def _optimise(state, g_params, estimate, images01, *, steps: int, lr: float,
-              config, tune: bool):
+def _optimise(networks, g_params, estimate, images01, *, steps: int,
+              lr: float, config, tune: bool):
   """``steps`` Adam steps on the estimate (or, if ``tune``, on G)."""
-  weights = DEFAULT_WEIGHTS
   tx = optax.adam(lr)
   variables = g_params if tune else estimate
 
   def loss_fn(variables):
     g, e = (variables, estimate) if tune else (g_params, variables)
-    return reconstruction_loss(state.g_graphdef, g, e, images01, state,
-                               config, weights)
+    return reconstruction_loss(networks, g, e, images01, config)
 
   def step(carry, _):
     variables, opt_state = carry
@@ -118,44 +99,49 @@ def _optimise(state, g_params, estimate, images01, *, steps: int, lr: float,
     return (optax.apply_updates(variables, updates), opt_state), (
         loss, terms["l1"])
 
-  (variables, _), (losses, l1) = jax.lax.scan(
+  (variables, _), (loss_history, l1) = jax.lax.scan(
       step, (variables, tx.init(variables)), None, length=steps)
-  return variables, losses, l1
+  return variables, loss_history, l1
 
 
-def refine(state, config, images_uint8, estimate: Estimate, *, steps: int,
-           lr: float = 0.01, tune_generator: bool = False,
-           tune_lr: float = 3e-4) -> tuple[Estimate, Any, dict]:
+def refine(networks: structs.Networks, config, images_uint8,
+           estimate: structs.Estimate, *, steps: int,
+           lr: float | None = None, tune_generator: bool = False,
+           tune_lr: float | None = None) -> tuple[structs.Estimate, Any,
+                                                   dict]:
   """Test-time optimisation of codes and pose, optionally then of G.
 
   Args:
-    state: the trained state (EMA generator weights are the starting point).
-    config: run config.
+    networks: the run's networks (the EMA generator is the starting point).
+    config: run config; ``config.refine`` weighs the terms.
     images_uint8: [b, size, size, 3] targets.
     estimate: the starting point (``encode``'s output).
     steps: optimisation steps per phase.
-    lr: Adam step size for codes and pose.
+    lr: Adam step size for codes and pose (``config.refine.lr`` if None).
     tune_generator: then fine-tune a copy of the generator for ``steps``
       steps with the codes fixed (pivotal tuning); use one image per call,
       the tuned generator is shared by the batch.
-    tune_lr: Adam step size for the generator.
+    tune_lr: Adam step size for the generator (``config.refine.tune_lr``
+      if None).
 
   Returns:
     (estimate, g_params, history): refined estimate, the generator weights to
     render it with, and {"loss": [steps], "l1": [steps, b]} per phase.
   """
   images01 = jnp.asarray(images_uint8, jnp.float32) / 255.0
-  g_params = state.g_ema_params
+  g_params = networks.g_params
+  lr = config.refine.lr if lr is None else lr
+  tune_lr = config.refine.tune_lr if tune_lr is None else tune_lr
   config = ml_collections.FrozenConfigDict(config)  # hashable: a jit key
   history = {}
   if steps > 0:
-    estimate, losses, l1 = _optimise(state, g_params, estimate, images01,
-                                     steps=steps, lr=lr, config=config,
-                                     tune=False)
-    history.update(loss=losses, l1=l1)
+    estimate, loss_history, l1 = _optimise(
+        networks, g_params, estimate, images01, steps=steps, lr=lr,
+        config=config, tune=False)
+    history.update(loss=loss_history, l1=l1)
     if tune_generator:
-      g_params, losses, l1 = _optimise(state, g_params, estimate, images01,
-                                       steps=steps, lr=tune_lr,
-                                       config=config, tune=True)
-      history.update(tune_loss=losses, tune_l1=l1)
+      g_params, loss_history, l1 = _optimise(
+          networks, g_params, estimate, images01, steps=steps, lr=tune_lr,
+          config=config, tune=True)
+      history.update(tune_loss=loss_history, tune_l1=l1)
   return estimate, g_params, history

@@ -15,10 +15,11 @@ from flax import nnx
 
 from jaxface import camera as camera_lib
 from jaxface import generator
+from jaxface import rays as rays_lib
 
 
 @functools.partial(jax.jit, static_argnums=0)
-def _render_faces(graphdef, params, latents, cams):
+def render_faces(graphdef, params, latents, cams):
   """Renders every face from every camera.
 
   Args:
@@ -28,7 +29,7 @@ def _render_faces(graphdef, params, latents, cams):
     cams: cameras of batch size ``num_views``.
 
   Returns:
-    ``generator.GeneratorOutput`` whose fields have two leading axes
+    ``structs.GeneratorOutput`` whose fields have two leading axes
     [num_faces, num_views].
   """
   model = nnx.merge(graphdef, params)
@@ -56,12 +57,12 @@ def sample_views(graphdef, params, config, *, seed: int, num_faces: int,
     camera_config: overrides ``config.camera`` (e.g. a wider yaw range).
 
   Returns:
-    ``generator.GeneratorOutput`` with leading axes [num_faces, num_views].
+    ``structs.GeneratorOutput`` with leading axes [num_faces, num_views].
   """
   latents = generator.sample_latents(jax.random.key(seed), num_faces,
                                      config.field)
   cams = camera_lib.orbit(num_views, camera_config or config.camera)
-  return _render_faces(graphdef, params, latents, cams)
+  return render_faces(graphdef, params, latents, cams)
 
 
 def depth_to_uint8(depth, opacity, config, size: int) -> np.ndarray:
@@ -80,7 +81,7 @@ def depth_to_uint8(depth, opacity, config, size: int) -> np.ndarray:
     uint8 [..., size, size, 3].
   """
   radius = 0.5 * sum(config.camera.radius_range)
-  half = config.render.object_scale * (1.0 + config.render.box_padding)
+  half = rays_lib.box_half_size(config.render)
   near, far = radius - half, radius + half
   grey = np.clip((far - np.asarray(depth)) / (far - near), 0.0, 1.0)
   grey = grey * np.clip(np.asarray(opacity), 0.0, 1.0)
@@ -126,7 +127,7 @@ def write_grid(path, images: np.ndarray, upscale: int = 1):
   iio.imwrite(path, grid)
 
 
-def write_orbit(path, views: np.ndarray, upscale: int = 2):
+def write_gif(path, views: np.ndarray, upscale: int = 2):
   """An animated GIF of faces turning left-right-left.
 
   Args:
@@ -141,3 +142,40 @@ def write_orbit(path, views: np.ndarray, upscale: int = 2):
     frames = [np.repeat(np.repeat(f, upscale, 0), upscale, 1) for f in frames]
   pathlib.Path(path).parent.mkdir(parents=True, exist_ok=True)
   iio.imwrite(path, np.stack(frames), duration=80, loop=0)
+
+
+def _upscale(config) -> int:
+  """Magnification that shows small images at about 128 pixels."""
+  return max(1, 128 // config.data.image_size)
+
+
+def write_sample_views(path_prefix, graphdef, params, config, *, seed: int,
+                       num_faces: int, num_views: int) -> dict:
+  """``<prefix>grid.png`` (RGB) and ``<prefix>depth.png`` of random faces.
+
+  Every process must call this (the parameters may span hosts); only
+  process 0 writes.
+
+  Returns:
+    {"grid": path, "depth": path}.
+  """
+  out = sample_views(graphdef, params, config, seed=seed,
+                     num_faces=num_faces, num_views=num_views)
+  paths = dict(grid=f"{path_prefix}grid.png", depth=f"{path_prefix}depth.png")
+  images = to_uint8(out.images)
+  depth = depth_to_uint8(out.depth, out.opacity, config,
+                         config.data.image_size)
+  if jax.process_index() == 0:
+    write_grid(paths["grid"], images, upscale=_upscale(config))
+    write_grid(paths["depth"], depth, upscale=_upscale(config))
+  return paths
+
+
+def write_sample_orbit(path, graphdef, params, config, *, seed: int,
+                       num_faces: int, num_frames: int = 16) -> str:
+  """Orbit GIF of random faces; every process calls, process 0 writes."""
+  views = render_views(graphdef, params, config, seed=seed,
+                       num_faces=num_faces, num_views=num_frames)
+  if jax.process_index() == 0:
+    write_gif(path, views, upscale=_upscale(config))
+  return str(path)

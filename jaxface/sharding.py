@@ -51,3 +51,34 @@ def global_batch(local: dict, mesh) -> dict:
       lambda x: jax.make_array_from_process_local_data(sharding,
                                                        np.asarray(x)),
       local)
+
+
+def to_host(tree):
+  """Numpy copies of (possibly multi-host, replicated) arrays."""
+
+  def one(x):
+    if isinstance(x, jax.Array) and not x.is_fully_addressable:
+      # Replicated outputs: every process holds the whole value.
+      return np.asarray(x.addressable_data(0))
+    return np.asarray(x)
+
+  return jax.tree.map(one, tree)
+
+
+def replicate_like(tree, reference: jax.Array):
+  """Host arrays replicated over the devices ``reference`` lives on.
+
+  Built per shard from the host copy, which every process holds, so it also
+  works when the parameters span several processes.
+  """
+  target = reference.sharding
+  if isinstance(target, NamedSharding):
+    target = NamedSharding(target.mesh, P())
+  elif not target.is_fully_replicated:
+    target = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+
+  def one(x):
+    x = np.asarray(x)
+    return jax.make_array_from_callback(x.shape, target, lambda i: x[i])
+
+  return jax.tree.map(one, tree)

@@ -66,7 +66,7 @@ def composite(density, features, depths, rays: structs.Rays, far,
 
   Returns:
     ``structs.Renderings`` with [batch, rays, channels] features,
-    [batch, rays] camera-axis depth and opacity.
+    [batch, rays] camera-axis depth, opacity and surface depth.
   """
   if intervals is None:
     intervals = sample_intervals(depths, far)
@@ -76,5 +76,8 @@ def composite(density, features, depths, rays: structs.Rays, far,
   if background is not None:
     rendered = rendered + (1.0 - opacity)[..., None] * background
   far = jnp.broadcast_to(jnp.asarray(far, depths.dtype), opacity.shape)
-  ray_depth = jnp.sum(weights * depths, axis=-1) + (1.0 - opacity) * far
-  return structs.Renderings(rendered, ray_depth * rays.z_scale, opacity)
+  matter_depth = jnp.sum(weights * depths, axis=-1)
+  ray_depth = matter_depth + (1.0 - opacity) * far
+  surface_depth = matter_depth / jnp.maximum(opacity, 1e-6)
+  return structs.Renderings(rendered, ray_depth * rays.z_scale, opacity,
+                            surface_depth * rays.z_scale)

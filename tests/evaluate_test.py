@@ -11,7 +11,9 @@ import contextlib
 import io
 import json
 import math
+import os
 import pathlib
+import shutil
 import struct
 import tempfile
 from unittest import mock
@@ -20,14 +22,18 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from absl.testing import absltest
+from PIL import Image
 
+from jaxface import commands
 from jaxface import errors
 from jaxface import evaluate
 from jaxface import generator
 from jaxface import metrics
 from jaxface import reconstruct
+from jaxface import structs
 from jaxface import train
 from jaxface import train_state as train_state_lib
+from jaxface.data import held_out as held_out_lib
 from jaxface.data import synthetic_faces
 from tests import testing_utils
 
@@ -76,8 +82,8 @@ class EvaluateTest(absltest.TestCase):
     cls.config = testing_utils.branch_config(1.0)
     cls.config.data.update(data_dir=cls.data_dir, seed=_DATA["seed"])
     cls.e2_dir = testing_utils.write_identity_encoder(root / "e2")
-    cls.state = train_state_lib.create_train_state(
-        cls.config, testing_utils.tiny_identity_encoder())
+    cls.networks = train_state_lib.create_train_state(
+        cls.config, testing_utils.tiny_identity_encoder()).networks()
     source = synthetic_faces.load_builder(cls.data_dir).as_data_source(
         "test")
     cls.examples = [source[i] for i in range(len(source))]
@@ -106,7 +112,7 @@ class EvaluateTest(absltest.TestCase):
       pitch = np.asarray([e["pose"]["pitch"] for e in rows], np.float32)
       latents = generator.sample_latents(jax.random.key(0), len(rows),
                                          config.field)
-      return reconstruct.Estimate(latents, jnp.asarray(yaw + yaw_offset),
+      return structs.Estimate(latents, jnp.asarray(yaw + yaw_offset),
                                   jnp.asarray(pitch + pitch_offset))
 
     return encode
@@ -138,7 +144,7 @@ class EvaluateTest(absltest.TestCase):
       distance = (jnp.abs(camera.yaw[:, None] - yaws)
                   + jnp.abs(camera.pitch[:, None] - pitches))
       index = jnp.argmin(distance, axis=1)
-      return generator.GeneratorOutput(
+      return structs.GeneratorOutput(
           images=jnp.asarray(images)[index], features=None,
           depth=jnp.asarray(depth, jnp.float32)[index],
           opacity=jnp.ones_like(jnp.asarray(depth)[index]),
@@ -148,7 +154,7 @@ class EvaluateTest(absltest.TestCase):
 
   def test_pose_oracle(self):
     with mock.patch.object(reconstruct, "encode", self._fake_encode()):
-      results = evaluate.evaluate(self.config, self.state)
+      results = evaluate.evaluate(self.config, self.networks)
     for name in ("pose_error_deg", "yaw_error_deg", "pitch_error_deg"):
       self.assertAlmostEqual(results[name], 0.0, places=4, msg=name)
     # A known offset gives the known error: the angle between the two
@@ -156,7 +162,7 @@ class EvaluateTest(absltest.TestCase):
     d_yaw, d_pitch = 0.2, 0.05
     with mock.patch.object(reconstruct, "encode",
                            self._fake_encode(d_yaw, d_pitch)):
-      results = evaluate.evaluate(self.config, self.state)
+      results = evaluate.evaluate(self.config, self.networks)
     angles = []
     for e in self._input_examples():
       p, q = e["pose"]["pitch"], e["pose"]["pitch"] + d_pitch
@@ -172,9 +178,10 @@ class EvaluateTest(absltest.TestCase):
 
   def test_novel_view_oracle(self):
     with mock.patch.object(evaluate, "render", self._fake_render()):
-      results = evaluate.evaluate(self.config, self.state)
+      results = evaluate.evaluate(self.config, self.networks)
       no_e2 = evaluate.evaluate(
-          self.config, self.state.replace(e2_params=None, e2_graphdef=None))
+          self.config, self.networks.replace(e2_params=None,
+                                             e2_graphdef=None))
     self.assertEqual(results["num_identities"], 2)
     self.assertEqual(results["num_novel_views"], 3)
     for suffix in ("novel", "input"):
@@ -195,13 +202,13 @@ class EvaluateTest(absltest.TestCase):
         self.assertEqual(no_e2[name], results[name], name)
     # The oracle is not vacuous: drawing the wrong view is caught.
     with mock.patch.object(evaluate, "render", self._fake_render(1)):
-      mixed = evaluate.evaluate(self.config, self.state)
+      mixed = evaluate.evaluate(self.config, self.networks)
     self.assertLess(mixed["psnr_novel"], 40.0)
     self.assertLess(mixed["psnr_input"], 40.0)
     self.assertGreater(mixed["depth_abs_rel_novel"], 1e-3)
 
   def test_held_out_batch_matches_evaluate(self):
-    held_out = evaluate.load_held_out(self.config.data, 1)
+    held_out = held_out_lib.load(self.config.data, 1)
     self.assertEqual(held_out.images.shape, (1, 4, 32, 32, 3))
     self.assertEqual(held_out.identity.tolist(),
                      [synthetic_faces.TEST_ID_OFFSET])
@@ -209,10 +216,10 @@ class EvaluateTest(absltest.TestCase):
                                   self._input_examples()[0]["image"])
     # Both test identities: evaluate's batch then has the shape the other
     # tests compile.
-    held_out = evaluate.load_held_out(self.config.data)
-    fast = evaluate.held_out_metrics(self.state, self.config, held_out,
+    held_out = held_out_lib.load(self.config.data)
+    fast = evaluate.held_out_metrics(self.networks, self.config, held_out,
                                      evaluate.random_views(self.config))
-    full = evaluate.evaluate(self.config, self.state)
+    full = evaluate.evaluate(self.config, self.networks)
     self.assertEqual(set(fast), _ALL_KEYS)
     for name in _ALL_KEYS:
       np.testing.assert_allclose(fast[name], full[name], rtol=1e-4,
@@ -233,7 +240,7 @@ class EvaluateTest(absltest.TestCase):
 
     stdout = io.StringIO()
     with contextlib.redirect_stdout(stdout):
-      result = evaluate.evaluate_command(workdir, refine_steps=1)
+      result = commands.evaluate(workdir, refine_steps=1)
     path = workdir / "eval" / "metrics_step1.json"
     self.assertEqual(result["path"], str(path))
     self.assertEqual(result["step"], 1)
@@ -249,6 +256,38 @@ class EvaluateTest(absltest.TestCase):
                   stdout.getvalue())
     self.assertEqual(list(path.parent.iterdir()), [path])  # no temp files
 
+  def test_inference_from_another_directory(self):
+    # A run trained with a relative data path, then evaluated and
+    # reconstructed from another directory: config.json holds the absolute
+    # path, so its data is found.
+    root = pathlib.Path(self.create_tempdir().full_path)
+    shutil.copytree(self.data_dir, root / "data")
+    config = self.config.copy_and_resolve_references()
+    config.data.data_dir = "data"
+    config.identity.encoder_dir = str(self.e2_dir)
+    config.train.num_steps = 1
+    photo = root / "face.png"
+    Image.fromarray(self._input_examples()[0]["image"]).save(photo)
+    (root / "elsewhere").mkdir()
+    here = os.getcwd()
+    try:
+      os.chdir(root)
+      train.train_and_evaluate(config, "run")
+      os.chdir(root / "elsewhere")
+      stored = json.loads((root / "run" / "config.json").read_text())
+      self.assertEqual(stored["data"]["data_dir"], str(root / "data"))
+      results = commands.evaluate(root / "run", num_identities=1)
+      summary = commands.reconstruct(
+          [photo], root / "run", "out", refine_steps=1, mesh_resolution=0,
+          overrides=["--config.refine.l1_weight=3.0"])
+    finally:
+      os.chdir(here)
+    self.assertEqual(results["num_identities"], 1)
+    self.assertTrue(math.isfinite(results["psnr_novel"]))
+    self.assertEqual(summary["failed"], [])
+    self.assertTrue((root / "elsewhere" / "out" / "face" / "pose.json")
+                    .is_file())
+
   def test_plain_giraffe_state_raises(self):
     config = testing_utils.load_config("tiny")
     config.data.update(data_dir=self.data_dir, seed=_DATA["seed"])
@@ -256,13 +295,13 @@ class EvaluateTest(absltest.TestCase):
     state = jax.eval_shape(lambda: train_state_lib.create_train_state(config))
     with self.assertRaisesRegex(errors.CheckpointError,
                                 "without the identity branch"):
-      evaluate.evaluate(config, state)
+      evaluate.evaluate(config, state.networks())
 
   def test_data_without_ground_truth_raises(self):
     config = self.config.copy_and_resolve_references()
     config.data.name = "image_folder"
     with self.assertRaisesRegex(errors.ConfigError, "synthetic_faces"):
-      evaluate.evaluate(config, self.state)
+      evaluate.evaluate(config, self.networks)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ import numpy as np
 from jaxface import camera
 from jaxface import generator
 from jaxface import rays as rays_lib
+from jaxface import structs
 from tests import testing_utils
 
 _CONFIGS = pathlib.Path(__file__).resolve().parents[1] / "configs"
@@ -33,7 +34,7 @@ def _scene(config, batch=_BATCH, seed=0, fov_degrees=None):
   """Latents and cameras drawn from the priors (numpy, nothing to compile)."""
   rng = np.random.default_rng(seed)
   fc, cc = config.field, config.camera
-  latents = generator.Latents(
+  latents = structs.Latents(
       *[
           rng.normal(size=(batch, dim)).astype(np.float32)
           for dim in (

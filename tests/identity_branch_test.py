@@ -19,6 +19,9 @@ from flax import nnx
 from jaxface import camera as camera_lib
 from jaxface import encoders
 from jaxface import generator
+from jaxface import identity_branch
+from jaxface import losses
+from jaxface import structs
 from jaxface import train_state as train_state_lib
 from jaxface import train_step as train_step_lib
 from tests import testing_utils
@@ -90,8 +93,8 @@ class IdentityBranchTest(parameterized.TestCase):
 
   def test_all_weights_zero_is_plain_giraffe(self):
     config = self.config
-    self.assertFalse(train_state_lib.uses_identity_branch(config))
-    self.assertIsNone(self.plain.e_params)
+    self.assertFalse(identity_branch.uses_identity_branch(config))
+    self.assertIsNone(self.plain.branch_params)
     self.assertNotIn("identity", self.plain_metrics)
     init = train_state_lib.create_train_state(config)
     g_ref, d_ref = jax.jit(functools.partial(
@@ -110,9 +113,9 @@ class IdentityBranchTest(parameterized.TestCase):
     self.assertLess(_max_diff(state.g_params, self.plain.g_params), 1e-6)
     self.assertLess(_max_diff(state.d_params, self.plain.d_params), 1e-6)
     init = train_state_lib.create_train_state(config)
-    self.assertGreater(_max_diff(state.e_params["q"], init.e_params["q"]),
+    self.assertGreater(_max_diff(state.branch_params["q"], init.branch_params["q"]),
                        1e-6)
-    self.assertNotIn("e1", state.e_params)  # E1 exists only for identity
+    self.assertNotIn("e1", state.branch_params)  # E1 exists only for identity
     self.assertTrue(np.isfinite(metrics[weight.removesuffix("_weight")]))
 
   @parameterized.parameters("l1_weight", "recon_gan_weight",
@@ -160,15 +163,15 @@ class EncoderTest(absltest.TestCase):
     config = testing_utils.load_config("tiny")
     zeros = generator.sample_latents(jax.random.key(0), 3, config.field)
     zeros = jax.tree.map(jnp.zeros_like, zeros)
-    at_prior = encoders.Encoding(zeros, zeros, None, None)
-    np.testing.assert_allclose(encoders.kl_to_prior(at_prior), 0.0,
+    at_prior = structs.Encoding(zeros, zeros, None, None)
+    np.testing.assert_allclose(losses.kl_to_prior(at_prior), 0.0,
                                atol=1e-6)
-    shifted = encoders.Encoding(jax.tree.map(lambda z: z + 1.0, zeros),
+    shifted = structs.Encoding(jax.tree.map(lambda z: z + 1.0, zeros),
                                 zeros, None, None)
     dims = (config.field.z_shape_dim + config.field.z_app_dim
             + config.field.z_bg_shape_dim + config.field.z_bg_app_dim)
     # KL(N(1, 1) || N(0, 1)) = 1/2 per dimension.
-    np.testing.assert_allclose(encoders.kl_to_prior(shifted), 0.5 * dims,
+    np.testing.assert_allclose(losses.kl_to_prior(shifted), 0.5 * dims,
                                rtol=1e-6)
 
   def test_pose_stays_in_the_widened_prior(self):
@@ -176,7 +179,7 @@ class EncoderTest(absltest.TestCase):
     q = encoders.LatentPoseEncoder(config, rngs=nnx.Rngs(0))
     images = 50.0 * jax.random.normal(jax.random.key(1), (16, 32, 32, 3))
     encoding = q(images)
-    (yc, yh), (pc, ph) = encoders.pose_range(config.camera)
+    (yc, yh), (pc, ph) = camera_lib.pose_range(config.camera)
     margin = encoders.POSE_RANGE_MARGIN
     self.assertTrue(np.all(np.abs(encoding.yaw - yc) <= margin * yh + 1e-6))
     self.assertTrue(np.all(np.abs(encoding.pitch - pc) <= margin * ph + 1e-6))
@@ -186,10 +189,10 @@ class EncoderTest(absltest.TestCase):
                      (16, config.field.z_bg_app_dim))
 
   def test_sampled_codes_follow_mean_and_variance(self):
-    mean = generator.Latents(*[jnp.full((4000, 2), 3.0)] * 4)
-    logvar = generator.Latents(*[jnp.full((4000, 2), np.log(4.0))] * 4)
+    mean = structs.Latents(*[jnp.full((4000, 2), 3.0)] * 4)
+    logvar = structs.Latents(*[jnp.full((4000, 2), np.log(4.0))] * 4)
     codes = encoders.sample_codes(jax.random.key(0),
-                                  encoders.Encoding(mean, logvar, None, None))
+                                  structs.Encoding(mean, logvar, None, None))
     for z in jax.tree.leaves(codes):
       self.assertAlmostEqual(float(jnp.mean(z)), 3.0, delta=0.1)
       self.assertAlmostEqual(float(jnp.std(z)), 2.0, delta=0.1)

@@ -262,7 +262,7 @@ class LightCNNImportTest(absltest.TestCase):
   def test_import_command_and_load(self):
     tmp = pathlib.Path(self.create_tempdir().full_path)
     path = _save(self.torch_model, tmp / "lcnn.pth")
-    summary = identity_import.import_command("lightcnn29v2", path,
+    summary = identity_import.convert("lightcnn29v2", path,
                                              tmp / "e2")
     self.assertEqual(summary["embedding_dim"], 256)
     self.assertEqual(summary["kind"], "lightcnn29v2")

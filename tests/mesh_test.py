@@ -12,6 +12,7 @@ from jaxface import camera
 from jaxface import generator
 from jaxface import mesh
 from jaxface import rays as rays_lib
+from jaxface import structs
 from tests import testing_utils
 
 # Jitted once so the tests hit the compilation cache instead of op-by-op.
@@ -192,7 +193,7 @@ class DensityGridTest(absltest.TestCase):
     params = nnx.to_pure_dict(state)
     rng = np.random.default_rng(0)
     fc = config.field
-    latents = generator.Latents(
+    latents = structs.Latents(
         *[rng.normal(size=(1, dim)).astype(np.float32)
           for dim in (fc.z_shape_dim, fc.z_app_dim, fc.z_bg_shape_dim,
                       fc.z_bg_app_dim)])
@@ -206,7 +207,7 @@ class DensityGridTest(absltest.TestCase):
     whole = mesh.density_grid(graphdef, params, latents, resolution)
     np.testing.assert_allclose(grid, whole, rtol=1e-5, atol=1e-6)
 
-    half = mesh.box_half_size(config.render)
+    half = rays_lib.box_half_size(config.render)
     axis = _axis(resolution, half)
     picks = rng.integers(0, resolution, size=(6, 3))
     picks[0] = (0, resolution - 1, 0)  # a corner of the box is inside
@@ -260,7 +261,7 @@ class SurfaceLevelTest(absltest.TestCase):
     params = nnx.to_pure_dict(state)
     fc = config.field
     rng = np.random.default_rng(1)
-    latents = generator.Latents(
+    latents = structs.Latents(
         *[rng.normal(size=(1, dim)).astype(np.float32)
           for dim in (fc.z_shape_dim, fc.z_app_dim, fc.z_bg_shape_dim,
                       fc.z_bg_app_dim)])

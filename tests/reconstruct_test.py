@@ -15,12 +15,15 @@ from absl.testing import absltest
 from PIL import Image
 import trimesh
 
-from jaxface import export
+from jaxface import commands
 from jaxface import generator
+from jaxface import identity_branch
 from jaxface import mesh as mesh_lib
+from jaxface import rays as rays_lib
 from jaxface import reconstruct
 from jaxface import train
 from jaxface import train_state as train_state_lib
+from jaxface import workdir
 from tests import testing_utils
 
 
@@ -41,20 +44,20 @@ class RefineTest(absltest.TestCase):
   def setUpClass(cls):
     super().setUpClass()
     cls.config = testing_utils.branch_config(1.0)
-    cls.state = train_state_lib.create_train_state(
-        cls.config, testing_utils.tiny_identity_encoder())
+    cls.networks = train_state_lib.create_train_state(
+        cls.config, testing_utils.tiny_identity_encoder()).networks()
 
   def test_encode_gives_codes_and_pose_per_image(self):
-    estimate = reconstruct.encode(self.state, _images(3))
+    estimate = reconstruct.encode(self.networks, _images(3))
     self.assertEqual(estimate.latents.z_shape.shape,
                      (3, self.config.field.z_shape_dim))
     self.assertEqual(estimate.yaw.shape, (3,))
 
   def test_refinement_lowers_the_loss_and_keeps_images_independent(self):
     images = _images(2)
-    start = reconstruct.encode(self.state, images)
-    both, _, history = reconstruct.refine(self.state, self.config, images,
-                                          start, steps=15)
+    start = reconstruct.encode(self.networks, images)
+    both, _, history = reconstruct.refine(self.networks, self.config,
+                                          images, start, steps=15)
     loss = np.asarray(history["loss"])  # the objective: L1 + E2 terms + prior
     self.assertLess(loss[-1], 0.95 * loss[0])
     self.assertGreater(float(jnp.abs(both.yaw - start.yaw).max())
@@ -62,7 +65,7 @@ class RefineTest(absltest.TestCase):
                                        - start.latents.z_app).max()), 1e-4)
     # Refining image 0 alone gives what it got in the batch.
     alone, _, _ = reconstruct.refine(
-        self.state, self.config, images[:1],
+        self.networks, self.config, images[:1],
         jax.tree.map(lambda x: x[:1], start), steps=15)
     np.testing.assert_allclose(alone.latents.z_shape,
                                both.latents.z_shape[:1], atol=1e-4)
@@ -70,24 +73,24 @@ class RefineTest(absltest.TestCase):
 
   def test_zero_steps_is_the_encoder(self):
     images = _images(1)
-    start = reconstruct.encode(self.state, images)
-    same, g_params, history = reconstruct.refine(self.state, self.config,
-                                                 images, start, steps=0)
+    start = reconstruct.encode(self.networks, images)
+    same, g_params, history = reconstruct.refine(
+        self.networks, self.config, images, start, steps=0)
     self.assertEqual(history, {})
     np.testing.assert_array_equal(same.yaw, start.yaw)
-    self.assertIs(g_params, self.state.g_ema_params)
+    self.assertIs(g_params, self.networks.g_params)
 
   def test_pivotal_tuning_moves_the_generator_and_fits_better(self):
     images = _images(1)
-    start = reconstruct.encode(self.state, images)
+    start = reconstruct.encode(self.networks, images)
     _, tuned, history = reconstruct.refine(
-        self.state, self.config, images, start, steps=10,
+        self.networks, self.config, images, start, steps=10,
         tune_generator=True, tune_lr=1e-3)
     self.assertLess(float(history["tune_l1"][-1].mean()),
                     float(history["tune_l1"][0].mean()))
     moved = max(jax.tree.leaves(jax.tree.map(
         lambda a, b: float(jnp.max(jnp.abs(a - b))), tuned,
-        self.state.g_ema_params)))
+        self.networks.g_params)))
     self.assertGreater(moved, 1e-5)
 
 
@@ -107,7 +110,7 @@ class ReconstructCliTest(absltest.TestCase):
     cls.tmp = pathlib.Path(tempfile.mkdtemp())
     folder = testing_utils.write_image_folder(cls.tmp / "train", num_images=8)
     config = testing_utils.folder_config(folder, num_steps=1)
-    for name in train_state_lib.BRANCH_WEIGHTS:
+    for name in identity_branch.WEIGHTS:
       config.loss[name] = 1.0
     config.identity.encoder_dir = str(
         testing_utils.write_identity_encoder(cls.tmp / "e2"))
@@ -172,22 +175,21 @@ class ReconstructCliTest(absltest.TestCase):
     self.assertIn("do not fit this generator", result.stderr)
 
   def test_export_mesh_writes_a_closed_coloured_mesh(self):
-    config, state = train.restore_for_inference(self.workdir)
+    config, networks, _ = workdir.restore(self.workdir)
     latents = generator.sample_latents(jax.random.key(5), 1, config.field)
-    grid = mesh_lib.density_grid(state.g_graphdef, state.g_ema_params,
+    grid = mesh_lib.density_grid(networks.g_graphdef, networks.g_params,
                                  latents, 24)
     # An untrained field has no meaningful surface density: cut at its
     # median so that a surface exists.
     level = float(np.median(grid))
     out = pathlib.Path(self.create_tempdir().full_path)
-    summary = export.export_mesh_command(self.workdir, out, seed=5,
-                                         mesh_resolution=24,
-                                         mesh_level=level)
+    summary = commands.export_mesh(self.workdir, out, seed=5,
+                                   mesh_resolution=24, mesh_level=level)
     files = summary["faces"]["seed5_0"]["files"]
     mesh = trimesh.load(files["mesh_ply"], process=False)
     self.assertTrue(mesh.is_watertight)
     self.assertEqual(mesh.visual.vertex_colors.shape, (len(mesh.vertices), 4))
-    half = mesh_lib.box_half_size(config.render)
+    half = rays_lib.box_half_size(config.render)
     self.assertLessEqual(float(np.abs(mesh.vertices).max()),
                          half * (1 + 2 / 23) + 1e-6)
     obj = trimesh.load(files["mesh_obj"], process=False)

@@ -85,9 +85,9 @@ def write_identity_encoder(directory, seed=0):
 
 def branch_config(weight=1.0, encoder_dir=""):
   """The tiny config with every identity-branch weight set to ``weight``."""
-  from jaxface import train_state  # pylint: disable=g-import-not-at-top
+  from jaxface import identity_branch  # pylint: disable=g-import-not-at-top
   config = load_config("tiny")
-  for name in train_state.BRANCH_WEIGHTS:
+  for name in identity_branch.WEIGHTS:
     config.loss[name] = weight
   config.identity.encoder_dir = str(encoder_dir)
   return config

@@ -66,13 +66,13 @@ class ShardedStepTest(absltest.TestCase):
         state, metrics = step(state, sharding.global_batch(batch, mesh), rng)
       results[n] = (jax.device_get(state.g_params),
                     jax.device_get(state.d_params),
-                    jax.device_get(state.e_params),
+                    jax.device_get(state.branch_params),
                     jax.device_get(metrics))
       if n == 8:
         leaf = jax.tree.leaves(state.g_params)[0]
         self.assertLen(leaf.sharding.device_set, 8)
     self.assertIn("identity", results[1][3])
-    for i, name in enumerate(["g_params", "d_params", "e_params", "metrics"]):
+    for i, name in enumerate(["g_params", "d_params", "branch_params", "metrics"]):
       ok, diff = _tree_allclose(results[1][i], results[8][i], atol=1e-4)
       self.assertTrue(ok, f"{name} differ by {diff}")
     # The step did train: parameters moved away from their initial values.

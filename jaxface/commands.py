@@ -1,0 +1,283 @@
+"""One function per command of the ``jaxface`` command line.
+
+``main.py`` parses the command line and calls these; tests call them
+directly. Each returns a JSON-able summary and prints what its user reads.
+This is the one module that knows both training and inference.
+"""
+
+import json
+import os
+import pathlib
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from absl import flags
+from ml_collections import config_flags
+
+from jaxface import camera as camera_lib
+from jaxface import errors
+from jaxface import evaluate as evaluate_lib
+from jaxface import export
+from jaxface import files
+from jaxface import generator
+from jaxface import identity_import
+from jaxface import identity_pretrain
+from jaxface import image_io
+from jaxface import metrics
+from jaxface import reconstruct as reconstruct_lib
+from jaxface import sampling
+from jaxface import train as train_lib
+from jaxface import workdir as workdir_lib
+from jaxface.data import synthetic_faces
+
+
+def apply_overrides(config, overrides, sections):
+  """``config`` with ``--config.SECTION.KEY=VALUE`` overrides applied.
+
+  Args:
+    config: a run's config (from its workdir).
+    overrides: command-line strings ``--config.SECTION.KEY=VALUE``.
+    sections: the sections these may change.
+
+  Returns:
+    The overridden config (``config`` itself if there are no overrides).
+
+  Raises:
+    errors.ConfigError: an override outside ``sections``, of an unknown key,
+      or with a value of the wrong type.
+  """
+  if not overrides:
+    return config
+  for item in overrides:
+    section = item.removeprefix("--config.").split(".")[0].split("=")[0]
+    if section not in sections:
+      raise errors.ConfigError(
+          f"{item.split('=')[0]} has no effect here; only "
+          f"{', '.join(f'--config.{s}.*' for s in sections)} can be changed "
+          f"(the rest is the run's config.json)")
+  argv = ["jaxface"] + list(overrides)
+  values = flags.FlagValues()
+  try:
+    # The flag finds its overrides in the argv it is given at definition.
+    config_flags.DEFINE_config_dict("config", config, flag_values=values,
+                                    lock_config=True, sys_argv=argv)
+    values(argv)
+  except (flags.Error, AttributeError, KeyError, ValueError, TypeError) as e:
+    raise errors.ConfigError(
+        f"invalid override in {' '.join(overrides)}: "
+        f"{str(e).strip().splitlines()[0]}") from e
+  return values.config
+
+
+def train(config, workdir, *, distributed: bool = False):
+  """``jaxface train``: trains, resuming from the latest checkpoint."""
+  if distributed or os.environ.get("JAX_COORDINATOR_ADDRESS"):
+    jax.distributed.initialize()
+  train_lib.train_and_evaluate(config, workdir)
+
+
+def pretrain_identity(config, workdir) -> dict:
+  """``jaxface pretrain-identity``: E2 with a margin loss; prints results."""
+  results = identity_pretrain.pretrain(config, workdir)
+  print(json.dumps(results))
+  return results
+
+
+def make_data(*, data_dir, identities: int, test_identities: int | None,
+              views: int, size: int, seed: int) -> dict:
+  """``jaxface make-data``: generates the synthetic face data set."""
+  # test_identities=None lets the builder pick its default.
+  builder = synthetic_faces.build(
+      data_dir, train_identities=identities, test_identities=test_identities,
+      views=views, size=size, seed=seed)
+  return dict(data_dir=str(builder.data_dir))
+
+
+def render(workdir, out=None, *, seed: int = 0, num_faces: int = 8,
+           num_views: int = 7) -> dict:
+  """``jaxface render``: grid, depth grid and orbit of the EMA generator."""
+  config, networks, step = workdir_lib.restore(workdir)
+  out = pathlib.Path(out or pathlib.Path(workdir) / "renders")
+  paths = sampling.write_sample_views(
+      out / f"seed{seed}_", networks.g_graphdef, networks.g_params, config,
+      seed=seed, num_faces=num_faces, num_views=num_views)
+  orbit = sampling.write_sample_orbit(
+      out / f"seed{seed}_orbit.gif", networks.g_graphdef, networks.g_params,
+      config, seed=seed, num_faces=min(num_faces, 4))
+  result = dict(step=step, **paths, orbit=orbit)
+  print(json.dumps(result))
+  return result
+
+
+def _unique_names(paths) -> list[str]:
+  names, seen = [], {}
+  for path in paths:
+    name = pathlib.Path(path).stem
+    seen[name] = seen.get(name, 0) + 1
+    names.append(name if seen[name] == 1 else f"{name}_{seen[name]}")
+  return names
+
+
+def _estimate(networks, config, images, *, refine_steps, refine_lr,
+              tune_generator):
+  """(estimate, generator weights per image, how) of a batch of photos."""
+  estimate = reconstruct_lib.encode(networks, images)
+  how = "feed-forward encoder Q"
+  g_params = [networks.g_params] * len(images)
+  if refine_steps > 0 and not tune_generator:
+    estimate, _, _ = reconstruct_lib.refine(networks, config, images,
+                                            estimate, steps=refine_steps,
+                                            lr=refine_lr)
+    how = f"Q, then {refine_steps} steps of code and pose refinement"
+  elif refine_steps > 0:
+    rows = []
+    for i in range(len(images)):  # G is tuned per image
+      one = jax.tree.map(lambda x, i=i: x[i:i + 1], estimate)
+      one, g_params[i], _ = reconstruct_lib.refine(
+          networks, config, images[i:i + 1], one, steps=refine_steps,
+          lr=refine_lr, tune_generator=True)
+      rows.append(one)
+    estimate = jax.tree.map(lambda *x: jnp.concatenate(x), *rows)
+    how = (f"Q, then {refine_steps} steps of code and pose refinement and "
+           f"{refine_steps} of generator tuning (pivotal tuning)")
+  return estimate, g_params, how
+
+
+def reconstruct(inputs, workdir, out, *, refine_steps: int = 0,
+                refine_lr: float | None = None, tune_generator: bool = False,
+                mesh_resolution: int = 128, mesh_level: float | None = None,
+                overrides=(), batch_size: int = 16) -> dict:
+  """``jaxface reconstruct``: pose, views, depth, orbit and mesh per photo.
+
+  A missing file, an empty folder or an unreadable image is reported on
+  stderr in one line and skipped; the others are still reconstructed.
+
+  Args:
+    inputs: image files or folders.
+    workdir: the trained run.
+    out: output directory, one sub-directory per photo.
+    refine_steps: test-time optimisation steps (0: Q's estimate only).
+    refine_lr: their step size (``config.refine.lr`` if None).
+    tune_generator: then tune the generator per photo (pivotal tuning).
+    mesh_resolution: marching-cubes grid side (0: no mesh).
+    mesh_level: the surface's density (None: where the renders see it).
+    overrides: ``--config.refine.*`` overrides of the run's config.
+    batch_size: photos per compiled call.
+
+  Returns:
+    {"step", "out", "faces": {name: {"pose", "files"}}, "failed": [...]}.
+  """
+  config, networks, step = workdir_lib.restore(workdir)
+  config = apply_overrides(config, overrides, ("refine",))
+  if networks.q_params is None:
+    raise errors.CheckpointError(
+        f"{workdir} was trained without the identity branch (no encoder Q): "
+        f"set a loss.*_weight of the branch, e.g. the demo config")
+  image_paths, problems = image_io.expand_inputs(list(inputs))
+  loaded, bad = image_io.load_images(image_paths, config.data.image_size)
+  for message in problems + bad:
+    errors.report(message)
+  out = pathlib.Path(out)
+  names = _unique_names([path for path, _ in loaded])
+  faces = {}
+  for start in range(0, len(loaded), batch_size):
+    chunk = loaded[start:start + batch_size]
+    images = np.stack([image for _, image in chunk])
+    estimate, g_params, how = _estimate(
+        networks, config, images, refine_steps=refine_steps,
+        refine_lr=refine_lr, tune_generator=tune_generator)
+    for i, (path, image) in enumerate(chunk):
+      faces[names[start + i]] = export.write_face(
+          out / names[start + i], g_graphdef=networks.g_graphdef,
+          g_params=g_params[i],
+          latents=jax.tree.map(lambda z, i=i: z[i:i + 1], estimate.latents),
+          yaw=float(estimate.yaw[i]), pitch=float(estimate.pitch[i]),
+          config=config, input_image=image, how=f"{how} from {path}",
+          mesh_resolution=mesh_resolution, mesh_level=mesh_level)
+  summary = dict(step=step, out=str(out), faces=faces,
+                 failed=problems + bad)
+  files.write_atomic(out / "summary.json",
+                     (json.dumps(summary, indent=2) + "\n").encode())
+  print(json.dumps({name: face["pose"] | {"files": face["files"]}
+                    for name, face in faces.items()}))
+  return summary
+
+
+def export_mesh(workdir, out, *, seed: int = 0, num_faces: int = 1,
+                codes=None, mesh_resolution: int = 128,
+                mesh_level: float | None = None) -> dict:
+  """``jaxface export-mesh``: meshes of prior samples or of saved codes."""
+  config, networks, step = workdir_lib.restore(workdir)
+  out = pathlib.Path(out)
+  if codes is not None:
+    latents = export.load_codes(codes)
+    expected = generator.sample_latents(jax.random.key(0), 1, config.field)
+    for name, want, got in zip(vars(expected), jax.tree.leaves(expected),
+                               jax.tree.leaves(latents)):
+      if got.shape[-1] != want.shape[-1]:
+        raise errors.DataError(
+            f"codes {codes} do not fit this generator: {name} has "
+            f"{got.shape[-1]} dims, the model {want.shape[-1]}")
+    names = [f"{pathlib.Path(codes).parent.name}_{i}"
+             for i in range(latents.z_shape.shape[0])]
+  else:
+    latents = generator.sample_latents(jax.random.key(seed), num_faces,
+                                       config.field)
+    names = [f"seed{seed}_{i}" for i in range(num_faces)]
+  (_, _), (pitch, _) = camera_lib.pose_range(config.camera)
+  faces = {}
+  for i, name in enumerate(names):
+    faces[name] = export.write_face(
+        out / name, g_graphdef=networks.g_graphdef,
+        g_params=networks.g_params,
+        latents=jax.tree.map(lambda z, i=i: z[i:i + 1], latents), yaw=0.0,
+        pitch=pitch, config=config,
+        how=f"codes from {codes}" if codes else f"prior sample, seed {seed}",
+        mesh_resolution=mesh_resolution, mesh_level=mesh_level)
+  print(json.dumps({name: face["files"] for name, face in faces.items()}))
+  return dict(step=step, out=str(out), faces=faces)
+
+
+def evaluate(workdir, out=None, *, refine_steps: int = 0,
+             num_identities: int | None = None, overrides=()) -> dict:
+  """``jaxface evaluate``: held-out metrics of the latest checkpoint.
+
+  The test data is the run's own (``config.data.data_dir``). Prints the
+  metrics as a table and writes them as JSON.
+
+  Args:
+    workdir: the training workdir.
+    out: JSON path; ``WORKDIR/eval/metrics_step<step>.json`` if None.
+    refine_steps: test-time optimisation steps (0: Q's estimate only).
+    num_identities: the first this many test identities (all if None).
+    overrides: ``--config.refine.*`` overrides of the run's config.
+
+  Returns:
+    ``dict(step=..., path=..., **metrics)``. The JSON file holds the step
+    and the metrics; a PSNR of +inf or a NaN mean is written as Python's
+    ``json`` writes them (``Infinity``, ``NaN``).
+  """
+  config, networks, step = workdir_lib.restore(workdir)
+  config = apply_overrides(config, overrides, ("refine",))
+  results = evaluate_lib.evaluate(config, networks,
+                                  num_identities=num_identities,
+                                  refine_steps=refine_steps)
+  path = pathlib.Path(out) if out else (
+      pathlib.Path(workdir) / "eval" / f"metrics_step{step}.json")
+  if jax.process_index() == 0:
+    files.write_atomic(path, (json.dumps(dict(step=step, **results),
+                                         indent=2) + "\n").encode())
+    print(metrics.format_table(results))
+  return dict(step=step, path=str(path), **results)
+
+
+def import_identity(arch: str, checkpoint, out) -> dict:
+  """``jaxface import-identity``: a public PyTorch face-ID network as E2."""
+  try:
+    summary = identity_import.convert(arch, checkpoint, out)
+  except (ValueError, OSError, ImportError) as e:
+    raise errors.CheckpointError(
+        f"cannot import {checkpoint} as {arch}: {e}") from e
+  print(json.dumps(summary))
+  return summary

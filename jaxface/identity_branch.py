@@ -1,0 +1,198 @@
+"""Stage 7: the identity branch, Q's codes of real images rendered and scored.
+
+For each real image ``x`` of a batch, Q gives codes ``z ~ N(mu, sigma^2)``
+and a pose; the generator renders ``z`` at Q's pose ("recon") and at a random
+prior pose ("novel") -- ``encode_and_render``. ``render_losses`` scores them,
+and ``inversion_losses`` scores Q on prior samples of known pose and codes,
+with the terms of ``config.loss`` (each one function of ``jaxface.losses``,
+shared with test-time refinement), as a ``BranchLosses``:
+
+| weight                   | term                                             |
+| ------------------------ | ------------------------------------------------ |
+| `identity_weight`        | ``||E1(recon features) - E2(x)||^2``             |
+| `identity_random_weight` | the same for the novel render                    |
+| `l1_weight`              | ``|recon - x|``                                  |
+| `perceptual_weight`      | E2 feature-map distance of recon and ``x``       |
+| `kl_weight`              | KL of Q's Gaussians to N(0, I)                   |
+| `recon_gan_weight`       | D's non-saturating loss on the novel renders     |
+| `pose_regression_weight` | Q recovers the pose of prior samples             |
+| `code_regression_weight` | Q recovers their codes                           |
+
+A weight of 0 leaves its term out of the traced step altogether; with every
+weight 0 the branch is off and training is plain GIRAFFE. The trainable
+networks of the branch are Q and E1; E2 is the frozen face-recognition
+network (``jaxface.identity``).
+"""
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from jaxface import camera as camera_lib
+from jaxface import encoders
+from jaxface import identity
+from jaxface import losses
+from jaxface import structs
+
+# The branch's loss terms, in report order; ``config.loss.<term>_weight``.
+TERMS = ("identity", "identity_random", "l1", "perceptual", "kl",
+         "recon_gan", "pose_regression", "code_regression")
+WEIGHTS = tuple(f"{term}_weight" for term in TERMS)
+
+
+def uses_identity_branch(config) -> bool:
+  """True if any branch weight is non-zero (Q is then trained)."""
+  return any(config.loss[name] > 0 for name in WEIGHTS)
+
+
+def needs_e1(config) -> bool:
+  """True if an identity loss compares E1 of renders with E2 of photos."""
+  return (config.loss.identity_weight > 0
+          or config.loss.identity_random_weight > 0)
+
+
+def needs_e2(config) -> bool:
+  """True if a loss reads the frozen face-recognition network E2."""
+  return needs_e1(config) or config.loss.perceptual_weight > 0
+
+
+def make_networks(config, embedding_dim: int | None, rngs: nnx.Rngs):
+  """The branch's trainable networks: (Q, E1 or None).
+
+  Args:
+    config: run config.
+    embedding_dim: E2's embedding size (E1 embeds into E2's space); needed
+      when ``needs_e1(config)``.
+    rngs: initialisation streams.
+  """
+  q = encoders.LatentPoseEncoder(config, rngs=rngs)
+  e1 = None
+  if needs_e1(config):
+    e1 = encoders.make_feature_encoder(config, embedding_dim, rngs)
+  return q, e1
+
+
+@flax.struct.dataclass
+class BranchLosses:
+  """Each term's batch mean (scalar), or None where its weight is 0."""
+
+  identity: jax.Array | None = None
+  identity_random: jax.Array | None = None
+  l1: jax.Array | None = None
+  perceptual: jax.Array | None = None
+  kl: jax.Array | None = None
+  recon_gan: jax.Array | None = None
+  pose_regression: jax.Array | None = None
+  code_regression: jax.Array | None = None
+
+  def weighted_sum(self, loss_config) -> jax.Array:
+    """``sum_t loss.<t>_weight * t`` over the terms present."""
+    return sum(loss_config[f"{name}_weight"] * value
+               for name, value in self.metrics().items())
+
+  def metrics(self) -> dict:
+    """{term: value} of the terms present."""
+    return {name: getattr(self, name) for name in TERMS
+            if getattr(self, name) is not None}
+
+
+def encode_and_render(model, q, real: jax.Array, key: jax.Array,
+                      camera_config) -> structs.BranchRenders:
+  """Q's codes of the real images rendered at Q's pose and at random poses.
+
+  Args:
+    model: the generator (``generator.Generator``).
+    q: Q (``encoders.LatentPoseEncoder``).
+    real: [b, s, s, 3] real images in [-1, 1].
+    key: PRNG key for the codes' noise, the random poses and depth jitter.
+    camera_config: the pose prior.
+
+  Returns:
+    ``structs.BranchRenders`` of batch b (renders in [-1, 1]).
+  """
+  k_eps, k_cam, k_depth = jax.random.split(key, 3)
+  batch = real.shape[0]
+  encoding = q(real)
+  codes = encoders.sample_codes(k_eps, encoding)
+  # Both poses in one generator call: one batch of 2b.
+  cams = jax.tree.map(
+      lambda a, b: jnp.concatenate([a, b]),
+      camera_lib.prior_camera(encoding.yaw, encoding.pitch, camera_config),
+      camera_lib.sample_poses(k_cam, batch, camera_config))
+  out = model(jax.tree.map(lambda z: jnp.concatenate([z, z]), codes), cams,
+              k_depth)
+  images = out.images * 2.0 - 1.0
+  return structs.BranchRenders(
+      encoding=encoding, recon=images[:batch], novel=images[batch:],
+      recon_features=out.features[:batch],
+      novel_features=out.features[batch:])
+
+
+def render_losses(renders: structs.BranchRenders, real: jax.Array, *,
+                  loss_config, e1=None, e2_target=None, e2=None,
+                  disc=None) -> BranchLosses:
+  """The terms on Q's renders whose weight in ``loss_config`` is non-zero.
+
+  Args:
+    renders: ``encode_and_render``'s output for ``real``.
+    real: [b, s, s, 3] the real images in [-1, 1].
+    loss_config: the ``loss`` config section (weights).
+    e1: E1, for the identity terms.
+    e2_target: [b, dim] E2's embeddings of ``real``, for the identity terms.
+    e2: (graphdef, params) of E2, for the perceptual term.
+    disc: the discriminator, for the recon-GAN term.
+
+  Returns:
+    ``BranchLosses`` with the batch mean of each term that is on (the
+    regression terms are ``inversion_losses``').
+  """
+  lc = loss_config
+  terms = {}
+  if lc.identity_weight > 0:
+    terms["identity"] = losses.identity_distance(e1(renders.recon_features),
+                                                 e2_target)
+  if lc.identity_random_weight > 0:
+    terms["identity_random"] = losses.identity_distance(
+        e1(renders.novel_features), e2_target)
+  if lc.l1_weight > 0:
+    terms["l1"] = losses.l1_distance(renders.recon, real)
+  if lc.perceptual_weight > 0:
+    terms["perceptual"] = identity.perceptual_distance(
+        *e2, renders.recon * 0.5 + 0.5, real * 0.5 + 0.5)
+  if lc.kl_weight > 0:
+    terms["kl"] = losses.kl_to_prior(renders.encoding)
+  if lc.recon_gan_weight > 0:
+    terms["recon_gan"] = losses.generator_gan_loss(disc(renders.novel))
+  return BranchLosses(**{name: jnp.mean(value)
+                         for name, value in terms.items()})
+
+
+def inversion_losses(q, images: jax.Array, cameras: structs.Camera,
+                     latents: structs.Latents, *,
+                     loss_config) -> BranchLosses:
+  """Q's regression of the known pose and codes of prior samples.
+
+  Args:
+    q: Q.
+    images: [n, s, s, 3] renders of prior samples in [-1, 1]; their gradient
+      is stopped, so these terms train Q only.
+    cameras: the n cameras they were rendered from.
+    latents: their codes.
+    loss_config: the ``loss`` config section (weights).
+
+  Returns:
+    ``BranchLosses`` with ``pose_regression`` and ``code_regression`` where
+    their weights are non-zero.
+  """
+  lc = loss_config
+  if lc.pose_regression_weight <= 0 and lc.code_regression_weight <= 0:
+    return BranchLosses()
+  guess = q(jax.lax.stop_gradient(images))
+  terms = {}
+  if lc.pose_regression_weight > 0:
+    terms["pose_regression"] = losses.pose_regression(guess, cameras)
+  if lc.code_regression_weight > 0:
+    terms["code_regression"] = losses.code_regression(guess, latents)
+  return BranchLosses(**{name: jnp.mean(value)
+                         for name, value in terms.items()})
