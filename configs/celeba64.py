@@ -1,4 +1,11 @@
-"""GIRAFFE's CelebA 64x64 setting: the base every other config overrides."""
+"""GIRAFFE's CelebA 64x64 setting: the base every other config overrides.
+
+Every value is the official GIRAFFE's (autonomousvision/giraffe,
+configs/default.yaml + configs/64res/celeba_64.yaml): an imported official
+checkpoint renders here what it renders there. Where jaxface has another
+choice, the comment names it and says why; the demo (small_cpu.py) uses
+several of them.
+"""
 
 import ml_collections
 
@@ -11,7 +18,9 @@ def get_config(arg=None):
 
   # Stage 1: pose prior (GIRAFFE's azimuth/elevation fractions of a sphere).
   config.camera = dict(
-      azimuth_range=(0.40278, 0.59722),  # yaw +-35 degrees around the face
+      # Yaw +-35 degrees around the face: GIRAFFE's object rotation_range
+      # (a fraction r of a turn is yaw 360 (r - 0.5) degrees).
+      azimuth_range=(0.40278, 0.59722),
       elevation_range=(0.4167, 0.5),  # pitch 0..9.6 degrees, looking down
       radius_range=(2.732, 2.732),
       fov_degrees=10.0,
@@ -20,37 +29,75 @@ def get_config(arg=None):
   config.render = dict(
       feature_size=16,  # feature image is 16x16 for 64x64 output
       num_samples=64,
+      # "giraffe": linspace(near, far) of camera-axis depth with the end
+      # points, jittered within midpoint intervals in training, the last
+      # interval infinite. "bins": jaxface's equal bins of distance (centres,
+      # stratified in training), the last interval ending at far.
+      depth_sampling="giraffe",
       near=0.5,
       far=6.0,
+      # "object": GIRAFFE's fixed camera (yaw 0) and object box turned by the
+      # yaw, so the background stays put. "camera": jaxface's camera moved
+      # around a fixed object and background.
+      yaw="object",
+      # "edges": GIRAFFE's rays at linspace(-1, 1, n) of the image plane.
+      # "centres": jaxface's rays through pixel centres, the model of the
+      # synthetic data's camera and of the renderer's bilinear upsampling.
+      pixel_grid="edges",
       object_scale=0.21,  # half-size of the object box in world units
       box_padding=0.1,  # density is zeroed outside the padded box
       sample_in_box=False,  # GIRAFFE samples all of [near, far]
-      # Evaluate the field only on the bins that can meet the object box
+      # Evaluate the object field only on the samples that can meet its box
       # (exactly the same image: the others have zero density).
       skip_empty_samples=True,
+      # Std of the Gaussian noise GIRAFFE adds to raw densities in training
+      # (object and background); 0 renders training as evaluation.
+      density_noise=1.0,
       density_activation="relu",
   )
   # Stage 3: feature field (object MLP and background MLP).
   config.field = dict(
+      # Axes the fields read points in: "giraffe" (z up, as the official
+      # checkpoints) or "jaxface" (this world's; runs written before).
+      frame="giraffe",
       hidden=128,
       num_layers=8,
       skips=(4,),
       pos_freqs=10,
       view_freqs=4,
+      # GIRAFFE's downscale_p_by: box points in [-1.1, 1.1] (and unit view
+      # directions) are halved before sin/cos(2^k pi p), so the lowest
+      # octave does not alias p with p - 2 across the box.
+      downscale=2.0,
       z_shape_dim=256,
       z_app_dim=256,
       feature_dim=128,
-      background=True,
+      # "volume": GIRAFFE's second field (bg_* sizes) at every sample, mixed
+      # with the object by density. "direction": jaxface's map of ray
+      # direction composited behind the object, one evaluation per ray
+      # instead of num_samples (and possible with render.sample_in_box).
+      # "none": zero features behind the object.
+      background="volume",
       bg_hidden=64,
       bg_num_layers=4,
+      bg_pos_freqs=10,
       bg_view_freqs=4,
+      bg_downscale=12.0,
       z_bg_shape_dim=128,
       z_bg_app_dim=128,
   )
-  # Stage 5: neural renderer.
-  config.neural_renderer = dict(num_features=256, min_features=32)
+  # Stage 5: neural renderer (GIRAFFE: n_feat 128 at 64x64, RGB skips
+  # blurred after each bilinear upsampling).
+  config.neural_renderer = dict(num_features=128, min_features=32, blur=True)
   # Stage 6: discriminator and losses.
-  config.disc = dict(kind="dcgan", num_features=512)
+  config.disc = dict(
+      kind="dcgan",
+      num_features=512,
+      use_bias=False,  # GIRAFFE's DCGAN convs have no bias
+      # D (and so R1) sees images in [0, 1], as GIRAFFE. jaxface's earlier
+      # (-1, 1) made the same r1_weight a quarter as strong.
+      input_range=(0.0, 1.0),
+  )
   # Stage 7: the identity branch (the "second loss") and Q's pairing of each
   # real image with its own codes and pose. Every weight 0 is plain GIRAFFE.
   config.loss = dict(
@@ -104,7 +151,15 @@ def get_config(arg=None):
       num_workers=2,
       prefetch=2,
   )
-  config.train = dict(batch_size=32, num_steps=200_000)
+  config.train = dict(
+      batch_size=32,
+      num_steps=200_000,
+      # "g_then_d": GIRAFFE's G step, EMA, then D step, each on freshly
+      # rendered fakes (two generator forwards per iteration).
+      # "d_then_g": jaxface's D step then G step on one shared render whose
+      # pullback G reuses: one generator forward per iteration.
+      update_order="g_then_d",
+  )
   # Device mesh: the batch is split over `data`; parameters are replicated.
   config.mesh = dict(data=-1)  # -1: all devices
   config.ckpt = dict(every_steps=2000, max_to_keep=3, async_save=True)

@@ -12,6 +12,12 @@ The prior follows GIRAFFE: azimuth and elevation are given as fractions
 ``phi = arccos(1 - 2 v)``, with the face at ``u = 0.5`` and the equator at
 ``v = 0.5``). We convert them to yaw/pitch so the rest of the code can speak
 in angles.
+
+GIRAFFE's own world is z up with its camera on the +x side; its object
+box is turned about z by ``2 pi r`` for a rotation fraction ``r``. A camera
+at yaw ``2 pi (r - 0.5)`` here sees what GIRAFFE's camera sees of a box
+turned by ``r`` (``object_rotation``), and ``FIELD_FRAMES`` map this world
+into the frames GIRAFFE's fields are evaluated in.
 """
 
 import jax
@@ -191,3 +197,51 @@ def orbit(num_views: int, config, pitch=None,
   if pitch is None:
     pitch = fraction_to_pitch(0.5 * sum(config.elevation_range))
   return prior_camera(yaw, pitch, config)
+
+
+def yaw_rotation(yaw) -> jax.Array:
+  """Rotations about the up axis (+y) by ``yaw``: [batch] -> [batch, 3, 3].
+
+  ``yaw_rotation(a) @ (0, 0, 1) = (sin a, 0, cos a)``: the rotation that
+  takes the yaw-0 camera to the camera at yaw ``a``.
+  """
+  yaw = jnp.asarray(yaw, jnp.float32)
+  c, s = jnp.cos(yaw), jnp.sin(yaw)
+  zero, one = jnp.zeros_like(yaw), jnp.ones_like(yaw)
+  return jnp.stack([jnp.stack([c, zero, s], -1),
+                    jnp.stack([zero, one, zero], -1),
+                    jnp.stack([-s, zero, c], -1)], -2)
+
+
+# This world's axes in GIRAFFE's world: x_g = z, y_g = x, z_g = y (its up
+# axis is z, its camera looks along -x at azimuth 0, ours along -z at yaw 0).
+_TO_GIRAFFE_WORLD = np.array([[0, 0, 1], [1, 0, 0], [0, 1, 0]], np.float32)
+# GIRAFFE's object box at the middle of its rotation range (half a turn
+# about z): box coordinates = diag(-1, -1, 1) @ GIRAFFE world coordinates.
+_HALF_TURN_Z = np.diag(np.array([-1, -1, 1], np.float32))
+
+# Rotations from this (object-centred, yaw 0) world into the frames the
+# feature fields read points and directions in: {frame: (object, background)}.
+# "giraffe" is the frame of GIRAFFE's checkpoints; "jaxface" is this world
+# itself (runs written before the "giraffe" frame existed).
+FIELD_FRAMES = {
+    "giraffe": (_HALF_TURN_Z @ _TO_GIRAFFE_WORLD, _TO_GIRAFFE_WORLD),
+    "jaxface": (np.eye(3, dtype=np.float32), np.eye(3, dtype=np.float32)),
+}
+
+
+def object_rotation(yaw, frame: str) -> jax.Array:
+  """World -> object-field rotation when the object turns instead of the camera.
+
+  Rays are then cast from the yaw-0 camera and a world point ``q`` is the
+  object point ``yaw_rotation(yaw) @ q``: the object seen from the fixed
+  camera looks as it would from a camera at ``yaw``.
+
+  Args:
+    yaw: [batch] radians.
+    frame: a key of ``FIELD_FRAMES``.
+
+  Returns:
+    [batch, 3, 3].
+  """
+  return jnp.asarray(FIELD_FRAMES[frame][0]) @ yaw_rotation(yaw)

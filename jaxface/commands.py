@@ -21,6 +21,7 @@ from jaxface import evaluate as evaluate_lib
 from jaxface import export
 from jaxface import files
 from jaxface import generator
+from jaxface import giraffe_import
 from jaxface import identity_import
 from jaxface import identity_pretrain
 from jaxface import image_io
@@ -95,19 +96,63 @@ def make_data(*, data_dir, identities: int, test_identities: int | None,
 
 
 def render(workdir, out=None, *, seed: int = 0, num_faces: int = 8,
-           num_views: int = 7) -> dict:
-  """``jaxface render``: grid, depth grid and orbit of the EMA generator."""
+           num_views: int = 7, codes=None, poses=None) -> dict:
+  """``jaxface render``: views of the EMA generator.
+
+  Without ``codes``/``poses``: a grid of ``num_faces`` random faces from
+  ``num_views`` yaws, its depth grid and an orbit GIF. With both: every code
+  at every pose in evaluation mode (no depth jitter, no density noise), as
+  ``code<i>_pose<j>.png`` and ``images.npy``, float32 [codes, poses, h, w,
+  3] in [0, 1].
+  """
   config, networks, step = workdir_lib.restore(workdir)
   out = pathlib.Path(out or pathlib.Path(workdir) / "renders")
-  paths = sampling.write_sample_views(
-      out / f"seed{seed}_", networks.g_graphdef, networks.g_params, config,
-      seed=seed, num_faces=num_faces, num_views=num_views)
-  orbit = sampling.write_sample_orbit(
-      out / f"seed{seed}_orbit.gif", networks.g_graphdef, networks.g_params,
-      config, seed=seed, num_faces=min(num_faces, 4))
-  result = dict(step=step, **paths, orbit=orbit)
+  if (codes is None) != (poses is None):
+    raise errors.ConfigError("render needs --codes and --poses together")
+  if codes is not None:
+    result = dict(step=step, **_render_codes(networks, config, codes, poses,
+                                             out))
+  else:
+    paths = sampling.write_sample_views(
+        out / f"seed{seed}_", networks.g_graphdef, networks.g_params, config,
+        seed=seed, num_faces=num_faces, num_views=num_views)
+    orbit = sampling.write_sample_orbit(
+        out / f"seed{seed}_orbit.gif", networks.g_graphdef, networks.g_params,
+        config, seed=seed, num_faces=min(num_faces, 4))
+    result = dict(step=step, **paths, orbit=orbit)
   print(json.dumps(result))
   return result
+
+
+def _render_codes(networks, config, codes, poses, out) -> dict:
+  """Every code of ``codes`` at every pose of ``poses``, written to ``out``."""
+  latents = _load_codes(codes, config)
+  cams = export.load_poses(poses, config)
+  views = sampling.render_faces(networks.g_graphdef, networks.g_params,
+                                latents, cams)
+  images = np.asarray(jnp.clip(views.images, 0.0, 1.0), np.float32)
+  paths = []
+  if jax.process_index() == 0:
+    for i in range(images.shape[0]):
+      for j in range(images.shape[1]):
+        paths.append(str(export.write_png(
+            out / f"code{i}_pose{j}.png", sampling.to_uint8(images[i, j]))))
+    files.write_atomic(out / "images.npy", files.npy_bytes(images))
+  return dict(images=str(out / "images.npy"), pngs=paths,
+              shape=list(images.shape))
+
+
+def _load_codes(path, config):
+  """``codes.npz`` checked against the generator's code sizes."""
+  latents = export.load_codes(path)
+  expected = generator.sample_latents(jax.random.key(0), 1, config.field)
+  for name, want, got in zip(vars(expected), jax.tree.leaves(expected),
+                             jax.tree.leaves(latents)):
+    if got.ndim != 2 or got.shape[-1] != want.shape[-1]:
+      raise errors.DataError(
+          f"codes {path} do not fit this generator: {name} has shape "
+          f"{tuple(got.shape)}, the model takes [n, {want.shape[-1]}]")
+  return latents
 
 
 def _unique_names(paths) -> list[str]:
@@ -211,14 +256,7 @@ def export_mesh(workdir, out, *, seed: int = 0, num_faces: int = 1,
   config, networks, step = workdir_lib.restore(workdir)
   out = pathlib.Path(out)
   if codes is not None:
-    latents = export.load_codes(codes)
-    expected = generator.sample_latents(jax.random.key(0), 1, config.field)
-    for name, want, got in zip(vars(expected), jax.tree.leaves(expected),
-                               jax.tree.leaves(latents)):
-      if got.shape[-1] != want.shape[-1]:
-        raise errors.DataError(
-            f"codes {codes} do not fit this generator: {name} has "
-            f"{got.shape[-1]} dims, the model {want.shape[-1]}")
+    latents = _load_codes(codes, config)
     names = [f"{pathlib.Path(codes).parent.name}_{i}"
              for i in range(latents.z_shape.shape[0])]
   else:
@@ -270,6 +308,13 @@ def evaluate(workdir, out=None, *, refine_steps: int = 0,
                                          indent=2) + "\n").encode())
     print(metrics.format_table(results))
   return dict(step=step, path=str(path), **results)
+
+
+def import_giraffe(checkpoint, config, workdir) -> dict:
+  """``jaxface import-giraffe``: an official GIRAFFE checkpoint as a run."""
+  summary = giraffe_import.import_checkpoint(checkpoint, config, workdir)
+  print(json.dumps(summary))
+  return summary
 
 
 def import_identity(arch: str, checkpoint, out) -> dict:

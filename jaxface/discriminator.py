@@ -17,15 +17,17 @@ from jaxface import layers
 class DCGANDiscriminator(nnx.Module):
   """[batch, size, size, 3] -> [batch] logits."""
 
-  def __init__(self, *, image_size: int, num_features: int, rngs: nnx.Rngs):
+  def __init__(self, *, image_size: int, num_features: int,
+               use_bias: bool = True, rngs: nnx.Rngs):
     num_layers = layers.num_down_blocks(image_size)
     channels = [3] + [num_features // 2 ** (num_layers - 1 - i)
                       for i in range(num_layers)]
     self.blocks = nnx.List([
         layers.Conv(channels[i], channels[i + 1], 4, stride=2, padding=1,
-                    rngs=rngs)
+                    use_bias=use_bias, rngs=rngs)
         for i in range(num_layers)])
-    self.conv_out = layers.Conv(channels[-1], 1, 4, rngs=rngs)
+    self.conv_out = layers.Conv(channels[-1], 1, 4, use_bias=use_bias,
+                                rngs=rngs)
 
   def __call__(self, images: jax.Array) -> jax.Array:
     net = images
@@ -51,8 +53,14 @@ class ResNetDiscriminator(nnx.Module):
 
 def make_discriminator(config, image_size: int, rngs: nnx.Rngs) -> nnx.Module:
   """Builds the discriminator named by ``config.disc.kind``."""
-  kinds = {"dcgan": DCGANDiscriminator, "resnet": ResNetDiscriminator}
-  if config.kind not in kinds:
-    raise ValueError(f"unknown disc.kind {config.kind!r}; one of {list(kinds)}")
-  return kinds[config.kind](image_size=image_size,
-                            num_features=config.num_features, rngs=rngs)
+  if config.kind == "dcgan":
+    # GIRAFFE's convs have no bias (disc.use_bias False).
+    return DCGANDiscriminator(image_size=image_size,
+                              num_features=config.num_features,
+                              use_bias=config.use_bias,
+                              rngs=rngs)
+  if config.kind == "resnet":
+    return ResNetDiscriminator(image_size=image_size,
+                               num_features=config.num_features, rngs=rngs)
+  raise ValueError(f"unknown disc.kind {config.kind!r}; one of ['dcgan', "
+                   "'resnet']")

@@ -44,10 +44,13 @@ COLOUR_YAWS = 9
 COLOUR_PITCHES_DEGREES = (-20.0, 0.0, 20.0)
 
 
-def _write_png(path: pathlib.Path, image: np.ndarray, upscale: int = 1):
+def write_png(path: pathlib.Path, image: np.ndarray,
+              upscale: int = 1) -> pathlib.Path:
+  """uint8 [h, w, 3] as a PNG, written atomically (pixels ``upscale``d)."""
   if upscale > 1:
     image = np.repeat(np.repeat(image, upscale, 0), upscale, 1)
-  files.write_atomic(path, iio.imwrite("<bytes>", image, extension=".png"))
+  return files.write_atomic(path, iio.imwrite("<bytes>", image,
+                                              extension=".png"))
 
 
 def ring_cameras(config, num_views: int, pitch=None) -> structs.Camera:
@@ -105,18 +108,18 @@ def write_face(out_dir: pathlib.Path, *, g_graphdef, g_params, latents,
   render_rgb = sampling.to_uint8(at_pose.images)[0]
   if input_image is not None:
     paths["input"] = str(out_dir / "input.png")
-    _write_png(out_dir / "input.png", input_image, upscale)
+    write_png(out_dir / "input.png", input_image, upscale)
     side_by_side = sampling.make_grid(np.stack([input_image,
                                                 render_rgb])[None])
   else:
     side_by_side = sampling.make_grid(render_rgb[None, None])
   paths["render"] = str(out_dir / "render.png")
-  _write_png(out_dir / "render.png", side_by_side, upscale)
+  write_png(out_dir / "render.png", side_by_side, upscale)
 
   depth = np.asarray(at_pose.depth[0])
   opacity = np.asarray(at_pose.opacity[0])
   paths["depth"] = str(out_dir / "depth.png")
-  _write_png(out_dir / "depth.png",
+  write_png(out_dir / "depth.png",
              sampling.depth_to_uint8(depth, opacity, config, size), upscale)
   paths["depth_npy"] = str(files.write_atomic(
       out_dir / "depth.npy", files.npy_bytes(np.where(
@@ -129,7 +132,7 @@ def write_face(out_dir: pathlib.Path, *, g_graphdef, g_params, latents,
   ring_depth = sampling.depth_to_uint8(ring.depth, ring.opacity, config,
                                        size)
   paths["views"] = str(out_dir / "views.png")
-  _write_png(out_dir / "views.png",
+  write_png(out_dir / "views.png",
              sampling.make_grid(np.stack([ring_rgb, ring_depth])), upscale)
 
   orbit = _render_all(g_graphdef, g_params, latents,
@@ -187,3 +190,29 @@ def load_codes(path) -> structs.Latents:
   except (OSError, ValueError, KeyError) as e:
     raise errors.DataError(f"cannot read codes {path}: "
                            f"{str(e).strip().splitlines()[0]}") from e
+
+
+def load_poses(path, config) -> structs.Camera:
+  """Cameras from a ``poses.json`` list of ``{"yaw_deg", "pitch_deg"}``.
+
+  Yaw and pitch are this world's (``jaxface.camera``); the radius and field
+  of view are the prior's means. In GIRAFFE's terms (``render.yaw =
+  "object"``): the object turns by the rotation fraction ``r = 0.5 +
+  yaw_deg / 360`` and the camera sits at the elevation fraction ``v = (1 -
+  sin(pitch)) / 2`` (pitch above the equator).
+  """
+  path = pathlib.Path(path)
+  try:
+    poses = json.loads(path.read_text())
+    yaw = [float(p["yaw_deg"]) for p in poses]
+    pitch = [float(p["pitch_deg"]) for p in poses]
+  except (OSError, ValueError, KeyError, TypeError) as e:
+    raise errors.DataError(
+        f"cannot read poses {path}: expected a JSON list of "
+        f'{{"yaw_deg": ..., "pitch_deg": ...}} ({type(e).__name__}: '
+        f"{str(e).strip().splitlines()[0] if str(e).strip() else ''})") from e
+  if not yaw:
+    raise errors.DataError(f"poses {path} holds no pose")
+  return camera_lib.prior_camera(jnp.deg2rad(jnp.asarray(yaw, jnp.float32)),
+                                 jnp.deg2rad(jnp.asarray(pitch, jnp.float32)),
+                                 config.camera)

@@ -19,7 +19,10 @@ def positional_encoding(x: jax.Array, num_freqs: int) -> jax.Array:
     num_freqs: number of octaves.
 
   Returns:
-    [..., dims * 2 * num_freqs] encoding.
+    [..., dims * 2 * num_freqs] encoding: all sines, then all cosines, each
+    octave-major (``sin(2^k pi x_d)`` at ``k * dims + d``). GIRAFFE orders
+    it per octave instead (sines then cosines of octave k at
+    ``2 k dims``); ``giraffe_import`` permutes its weights to match.
   """
   scales = (2.0 ** jnp.arange(num_freqs, dtype=x.dtype)) * jnp.pi
   angles = (x[..., None, :] * scales[:, None]).reshape(*x.shape[:-1], -1)
@@ -27,7 +30,10 @@ def positional_encoding(x: jax.Array, num_freqs: int) -> jax.Array:
 
 
 class FeatureField(nnx.Module):
-  """GIRAFFE's object feature field: an MLP with a skip connection.
+  """GIRAFFE's feature field (its ``Decoder``): an MLP with skip connections.
+
+  GIRAFFE uses it for the object and, smaller and without skips, for its
+  volumetric background.
 
   Shape code and encoded position enter at the input and again at each skip
   layer (which keeps deep layers aware of where they are); the appearance
@@ -36,9 +42,14 @@ class FeatureField(nnx.Module):
 
   def __init__(self, *, hidden: int, num_layers: int, skips, pos_freqs: int,
                view_freqs: int, z_shape_dim: int, z_app_dim: int,
-               feature_dim: int, rngs: nnx.Rngs):
+               feature_dim: int, downscale: float = 1.0, rngs: nnx.Rngs):
     pos_dim = 3 * 2 * pos_freqs
     view_dim = 3 * 2 * view_freqs
+    # GIRAFFE's downscale_p_by: points (and unit view directions) are
+    # divided by it before the encoding, so that sin/cos(pi p) of the
+    # lowest octave is one-to-one over the box [-1.1, 1.1] instead of
+    # aliasing p with p - 2.
+    self.downscale = float(downscale)
     self.pos_freqs = pos_freqs
     self.view_freqs = view_freqs
     self.skips = tuple(skips)
@@ -61,6 +72,60 @@ class FeatureField(nnx.Module):
                             if view_freqs > 0 else None)
     self.feature_out = nnx.Linear(hidden, feature_dim, rngs=rngs)
 
+  def hidden(self, points, directions, z_shape, z_app):
+    """Raw density and the features' last hidden layer.
+
+    ``features = feature_out(hidden)`` is affine, so a weighted sum of
+    features over samples is ``feature_out`` of the weighted hidden sum
+    (``composite``): the renderer contracts samples first, which skips the
+    per-sample output layer.
+
+    Args:
+      points: [batch, ..., 3] points in the normalised object frame.
+      directions: unit view directions, [batch, ..., 3] like ``points`` or
+        one per ray, [batch, ..., 3] without the last axis before 3 of
+        ``points`` (e.g. [batch, rays, 3] for points [batch, rays, samples,
+        3]); or None.
+      z_shape: [batch, z_shape_dim] shape codes.
+      z_app: [batch, z_app_dim] appearance codes.
+
+    Returns:
+      (density [batch, ...] before activation, hidden [batch, ..., hidden]).
+    """
+    per_point = lambda x: x.reshape(x.shape[:1] + (1,) * (points.ndim - 2)
+                                    + x.shape[1:])
+    pos = positional_encoding(points / self.downscale, self.pos_freqs)
+    net = jax.nn.relu(self.fc_pos(pos) + per_point(self.fc_shape(z_shape)))
+    skip = 0
+    for i, layer in enumerate(self.blocks):
+      net = jax.nn.relu(layer(net))
+      if (i + 1) in self.skips and i < len(self.blocks) - 1:
+        net = (net + per_point(self.skip_shape[skip](z_shape))
+               + self.skip_pos[skip](pos))
+        skip += 1
+    density = self.density_out(net)[..., 0]
+    net = self.feature_view(net) + per_point(self.fc_app(z_app))
+    if self.fc_view is not None and directions is not None:
+      # One encoding per ray when the samples of a ray share a direction.
+      view = self.fc_view(positional_encoding(directions / self.downscale,
+                                              self.view_freqs))
+      if view.ndim < net.ndim:
+        view = jnp.expand_dims(view, -2)
+      net = net + view
+    return density, jax.nn.relu(net)
+
+  def composite(self, weights, hidden):
+    """``sum_s weights_s features_s`` from hidden layers, [batch, rays, f].
+
+    Args:
+      weights: [batch, rays, samples].
+      hidden: [batch, rays, samples, hidden] from ``hidden``.
+    """
+    summed = jnp.einsum("brs,brsh->brh", weights, hidden)
+    layer = self.feature_out
+    return (summed @ layer.kernel[...]
+            + layer.bias[...] * jnp.sum(weights, -1)[..., None])
+
   def __call__(self, points, directions, z_shape, z_app):
     """Evaluates the field.
 
@@ -74,31 +139,18 @@ class FeatureField(nnx.Module):
       (density, features): [batch, n] raw density (before activation) and
       [batch, n, feature_dim] features.
     """
-    pos = positional_encoding(points, self.pos_freqs)
-    shape_in = self.fc_shape(z_shape)[:, None]
-    net = jax.nn.relu(self.fc_pos(pos) + shape_in)
-    skip = 0
-    for i, layer in enumerate(self.blocks):
-      net = jax.nn.relu(layer(net))
-      if (i + 1) in self.skips and i < len(self.blocks) - 1:
-        net = (net + self.skip_shape[skip](z_shape)[:, None]
-               + self.skip_pos[skip](pos))
-        skip += 1
-    density = self.density_out(net)[..., 0]
-    net = self.feature_view(net) + self.fc_app(z_app)[:, None]
-    if self.fc_view is not None and directions is not None:
-      net = net + self.fc_view(positional_encoding(directions, self.view_freqs))
-    features = self.feature_out(jax.nn.relu(net))
-    return density, features
+    density, hidden = self.hidden(points, directions, z_shape, z_app)
+    return density, self.feature_out(hidden)
 
 
 class BackgroundField(nnx.Module):
   """Background features as a function of ray direction and background codes.
 
-  GIRAFFE renders the background as a second field whose last sample has
-  infinite density, i.e. an opaque shell behind the object. We evaluate that
-  shell once per ray (a learned environment map) and composite it behind the
-  object: the same picture at a fraction of the cost.
+  jaxface's cheap alternative to GIRAFFE's volumetric background (a second
+  ``FeatureField`` evaluated at every sample): a learned environment map,
+  evaluated once per ray and composited behind the object. It needs no
+  samples behind the object, so it also serves renderers that sample only
+  inside the object's box.
   """
 
   def __init__(self, *, hidden: int, num_layers: int, view_freqs: int,

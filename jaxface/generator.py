@@ -1,15 +1,22 @@
 """The generator: composes stages 1-5 (rays, field, compositing, upsampling).
 
 It adds no maths of its own: it casts rays for the cameras, samples depths,
-evaluates the feature field (and background), composites a low-resolution
-feature image and upsamples it with the neural renderer. ``density`` is the
-field's density as the renderer sees it, for meshing.
+evaluates the object's feature field (and the background), composites a
+low-resolution feature image and upsamples it with the neural renderer.
+``density`` is the object's density as the renderer sees it, for meshing.
+
+The choices that tell GIRAFFE and jaxface apart are config entries (see
+``configs/celeba64.py``): where the yaw turns (the object or the camera),
+the field's frame and encoding scale, the background (a volumetric field, a
+map of ray direction, or none), depth sampling, density noise, the pixel
+grid and the renderer's blur.
 """
 
 import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from jaxface import camera as camera_lib
 from jaxface import field
 from jaxface import neural_renderer
 from jaxface import rays as rays_lib
@@ -19,6 +26,8 @@ from jaxface import volume_render
 # Points on the padded box's faces sit at |p| = 1 + box_padding up to float
 # rounding; ``density`` keeps them inside rather than zeroing a random subset.
 _BOX_TOLERANCE = 1e-5
+BACKGROUNDS = ("volume", "direction", "none")
+YAW_MODES = ("object", "camera")
 
 
 def sample_latents(key: jax.Array, batch: int, config) -> structs.Latents:
@@ -30,11 +39,37 @@ def sample_latents(key: jax.Array, batch: int, config) -> structs.Latents:
                            for k, d in zip(keys, dims)])
 
 
+def _check(name: str, value, allowed):
+  if value not in allowed:
+    raise ValueError(f"unknown {name} {value!r}; one of {list(allowed)}")
+
+
+def _scatter(values: jax.Array, index: jax.Array, size: int) -> jax.Array:
+  """[b, r, w, ...] values at sample ``index`` [b, r, w] of ``size`` zeros."""
+  b, r, _ = index.shape
+  full = jnp.zeros((b, r, size) + values.shape[3:], values.dtype)
+  return full.at[jnp.arange(b)[:, None, None], jnp.arange(r)[None, :, None],
+                 index].set(values)
+
+
 class Generator(nnx.Module):
   """(latents, cameras) -> images, feature image, depth and opacity."""
 
   def __init__(self, config, *, rngs: nnx.Rngs):
     fc, rc = config.field, config.render
+    for name, value, allowed in (
+        ("field.background", fc.background, BACKGROUNDS),
+        ("field.frame", fc.frame, camera_lib.FIELD_FRAMES),
+        ("render.yaw", rc.yaw, YAW_MODES),
+        ("render.depth_sampling", rc.depth_sampling,
+         rays_lib.DEPTH_SAMPLINGS),
+        ("render.pixel_grid", rc.pixel_grid, rays_lib.PIXEL_GRIDS)):
+      _check(name, value, allowed)
+    if rc.sample_in_box and (rc.depth_sampling != "bins"
+                             or fc.background == "volume"):
+      raise ValueError("render.sample_in_box needs render.depth_sampling="
+                       "'bins' and no volumetric background (it samples "
+                       "only inside the object's box)")
     self.feature_size = rc.feature_size
     self.num_samples = rc.num_samples
     self.near = float(rc.near)
@@ -43,20 +78,32 @@ class Generator(nnx.Module):
     self.box_padding = float(rc.box_padding)
     self.half_size = rays_lib.box_half_size(rc)
     self.sample_in_box = bool(rc.sample_in_box)
-    # With samples over all of [near, far], only a window of bins can meet
-    # the object box (``rays.box_window``); None evaluates every bin.
+    self.depth_sampling = rc.depth_sampling
+    self.pixel_grid = rc.pixel_grid
+    self.yaw_mode = rc.yaw
+    self.frame = fc.frame
+    self.density_noise = float(rc.density_noise)
+    self.density_activation = rc.density_activation
+    # With samples over all of [near, far], only a window of them can meet
+    # the object box (``rays.box_window``); None evaluates every sample.
     self.window = None
     if rc.skip_empty_samples and not self.sample_in_box:
       self.window = rays_lib.box_window(self.half_size, self.near, self.far,
-                                        self.num_samples)
-    self.density_activation = rc.density_activation
+                                        self.num_samples, self.depth_sampling)
     self.field = field.FeatureField(
         hidden=fc.hidden, num_layers=fc.num_layers, skips=tuple(fc.skips),
         pos_freqs=fc.pos_freqs, view_freqs=fc.view_freqs,
         z_shape_dim=fc.z_shape_dim, z_app_dim=fc.z_app_dim,
-        feature_dim=fc.feature_dim, rngs=rngs)
+        feature_dim=fc.feature_dim, downscale=fc.downscale, rngs=rngs)
+    self.background_kind = fc.background
     self.background = nnx.data(None)
-    if fc.background:
+    if fc.background == "volume":
+      self.background = field.FeatureField(
+          hidden=fc.bg_hidden, num_layers=fc.bg_num_layers, skips=(),
+          pos_freqs=fc.bg_pos_freqs, view_freqs=fc.bg_view_freqs,
+          z_shape_dim=fc.z_bg_shape_dim, z_app_dim=fc.z_bg_app_dim,
+          feature_dim=fc.feature_dim, downscale=fc.bg_downscale, rngs=rngs)
+    elif fc.background == "direction":
       self.background = field.BackgroundField(
           hidden=fc.bg_hidden, num_layers=fc.bg_num_layers,
           view_freqs=fc.bg_view_freqs, z_shape_dim=fc.z_bg_shape_dim,
@@ -65,98 +112,188 @@ class Generator(nnx.Module):
     self.renderer = neural_renderer.NeuralRenderer(
         feature_dim=fc.feature_dim, num_features=nc.num_features,
         min_features=nc.min_features, input_size=rc.feature_size,
-        output_size=config.data.image_size, rngs=rngs)
+        output_size=config.data.image_size, use_blur=nc.blur, rngs=rngs)
 
-  def _object(self, points, directions, latents, tolerance=0.0):
-    """Activated density and features at world points; zero outside the box.
+  def _object(self, points, directions, latents, noise=None,
+              tolerance=0.0):
+    """Activated object density and hidden features; zero outside the box.
 
     Args:
-      points: [batch, n, 3] world positions.
-      directions: [batch, n, 3] unit view directions.
+      points: [batch, ..., 3] points in the object's frame, world units.
+      directions: unit view directions in that frame (``field.hidden``), or
+        None.
       latents: codes of batch ``batch``.
+      noise: [batch, ...] training noise added to the raw density, or None.
       tolerance: slack on the box test.
 
     Returns:
-      (density [batch, n], features [batch, n, feature_dim]).
+      (density [batch, ...], hidden [batch, ..., hidden]), hidden as
+      ``field.FeatureField.hidden``.
     """
     normalised = points / self.object_scale
-    raw, features = self.field(normalised, directions, latents.z_shape,
-                               latents.z_app)
+    raw, hidden = self.field.hidden(normalised, directions, latents.z_shape,
+                                    latents.z_app)
+    if noise is not None:
+      raw = raw + noise
     density = volume_render.DENSITY_ACTIVATIONS[self.density_activation](raw)
     # GIRAFFE: the object exists only inside its (padded) bounding box.
     inside = jnp.all(
         jnp.abs(normalised) <= 1.0 + self.box_padding + tolerance, axis=-1)
-    return jnp.where(inside, density, 0.0), features
+    return jnp.where(inside, density, 0.0), hidden
 
   def density(self, points: jax.Array, latents: structs.Latents) -> jax.Array:
     """The object's density at world points, as the renderer sees it.
 
     Args:
-      points: [batch, n, 3] world positions.
+      points: [batch, n, 3] world positions (the frame of cameras at their
+        own yaw: y up, the face looking along +z).
       latents: codes of batch ``batch``.
 
     Returns:
       [batch, n] non-negative densities, zero outside the padded box.
     """
-    # Density depends on position and shape code only; any direction will do.
-    directions = jnp.broadcast_to(
-        jnp.asarray([0.0, 0.0, -1.0], points.dtype), points.shape)
-    density, _ = self._object(points, directions, latents, _BOX_TOLERANCE)
+    frame = jnp.asarray(camera_lib.FIELD_FRAMES[self.frame][0])
+    # Density depends on position and shape code only: no directions.
+    density, _ = self._object(points @ frame.T, None, latents,
+                              tolerance=_BOX_TOLERANCE)
     return density
 
+  def _depths(self, rays, key):
+    """(distances [b, r, samples], intervals alike, far) of the rays."""
+    batch, num_rays = rays.z_scale.shape
+    if self.depth_sampling == "giraffe":
+      depths = rays_lib.giraffe_depths(key, self.near, self.far, rays.z_scale,
+                                       self.num_samples)
+      intervals = volume_render.sample_intervals(depths, self.far, "infinite")
+      # Where transparent rays end, in distance along each ray.
+      return depths, intervals, self.far / rays.z_scale
+    near, far = self.near, self.far
+    if self.sample_in_box:
+      near, far, _ = rays_lib.ray_box_interval(rays, self.half_size, near,
+                                               far)
+    depths = rays_lib.stratified_depths(key, near, far, (batch, num_rays),
+                                        self.num_samples,
+                                        jitter=key is not None)
+    return depths, volume_render.sample_intervals(depths, far), far
+
+  def _noise(self, key, shape):
+    """GIRAFFE's training noise on raw densities (None when off)."""
+    if key is None or self.density_noise <= 0:
+      return None
+    return self.density_noise * jax.random.normal(key, shape)
+
   def __call__(self, latents: structs.Latents, camera: structs.Camera,
-               depth_key=None) -> structs.GeneratorOutput:
+               key=None) -> structs.GeneratorOutput:
     """Renders the scenes.
 
     Args:
       latents: codes with batch size ``batch``.
       camera: cameras with batch size ``batch``.
-      depth_key: PRNG key for stratified jitter; None for bin centres
-        (evaluation).
+      key: PRNG key of training's randomness (depth jitter, density noise);
+        None renders in evaluation mode (fixed depths, no noise).
 
     Returns:
       A ``structs.GeneratorOutput``.
     """
     batch = latents.z_shape.shape[0]
     size = self.feature_size
-    rays = rays_lib.pixel_rays(camera, size, size)
-    if self.sample_in_box:
-      near, far, _ = rays_lib.ray_box_interval(rays, self.half_size,
-                                               self.near, self.far)
+    k_depth = k_noise = k_bg_noise = None
+    if key is not None:
+      k_depth = key
+      k_noise = jax.random.fold_in(key, 1)
+      k_bg_noise = jax.random.fold_in(key, 2)
+    # "object": the camera stays at yaw 0 and the object turns by the yaw.
+    if self.yaw_mode == "object":
+      view = camera_lib.make_camera(jnp.zeros_like(camera.yaw), camera.pitch,
+                                    camera.radius, camera.fov)
+      to_object = camera_lib.object_rotation(camera.yaw, self.frame)
     else:
-      near, far = self.near, self.far
-    depths = rays_lib.stratified_depths(
-        depth_key, near, far, (batch, size * size), self.num_samples,
-        jitter=depth_key is not None)
-    intervals = volume_render.sample_intervals(depths, far)
+      view = camera
+      to_object = jnp.broadcast_to(
+          jnp.asarray(camera_lib.FIELD_FRAMES[self.frame][0]), (batch, 3, 3))
+    world_rays = rays_lib.pixel_rays(view, size, size, self.pixel_grid)
+    # A rotation about the box centre keeps distances: one set of depths.
+    object_rays = rays_lib.rotate(world_rays, to_object)
+    depths, intervals, far = self._depths(object_rays, k_depth)
+    noise = self._noise(k_noise, depths.shape)
+
+    # The object, on the window of samples that can meet its box: the
+    # others have zero density and add nothing (identical result,
+    # num_samples / window times less object-field work).
+    obj_depths, obj_intervals, index = depths, intervals, None
     if self.window is not None:
-      # Samples outside the box have zero density and add nothing: evaluate
-      # only the window of bins that starts at the box entry. Identical
-      # result, num_samples / window times less field work.
-      t_enter, _, _ = rays_lib.ray_box_interval(rays, self.half_size, near,
-                                                far)
-      index = rays_lib.window_indices(t_enter, near, far, self.num_samples,
-                                      self.window)
-      depths = jnp.take_along_axis(depths, index, axis=-1)
-      intervals = jnp.take_along_axis(intervals, index, axis=-1)
-    points = rays_lib.points_along(rays, depths)
-    directions = jnp.broadcast_to(rays.directions[:, :, None], points.shape)
-    density, features = self._object(points.reshape(batch, -1, 3),
-                                     directions.reshape(batch, -1, 3),
-                                     latents)
-    density = density.reshape(depths.shape)
-    features = features.reshape(*depths.shape, -1)
-    background = None
-    if self.background is not None:
-      background = self.background(
-          rays.directions, latents.z_bg_shape, latents.z_bg_app)
-    renderings = volume_render.composite(
-        density, features, depths, rays, far, background, intervals)
-    feature_image = renderings.features.reshape(batch, size, size, -1)
+      t_enter, _, _ = rays_lib.ray_box_interval(
+          object_rays, self.half_size, self.near,
+          far if self.depth_sampling == "bins" else jnp.inf)
+      index = rays_lib.window_indices(
+          t_enter, object_rays.z_scale, self.near, self.far,
+          self.num_samples, self.window, self.depth_sampling)
+      take = lambda x: jnp.take_along_axis(x, index, axis=-1)
+      obj_depths, obj_intervals = take(depths), take(intervals)
+      noise = None if noise is None else take(noise)
+    density, hidden = self._object(
+        rays_lib.points_along(object_rays, obj_depths),
+        object_rays.directions, latents, noise)
+    depth, opacity, surface_depth = volume_render.coverage(
+        density, obj_depths, obj_intervals, world_rays, far)
+    if self.background_kind == "volume":
+      feature_image = self._with_volume_background(
+          latents, world_rays, depths, intervals, density, hidden, index,
+          k_bg_noise)
+    else:
+      weights = volume_render.compositing_weights(density, obj_intervals)
+      feature_image = self.field.composite(weights, hidden)
+      if self.background_kind == "direction":
+        behind = self.background(world_rays.directions, latents.z_bg_shape,
+                                 latents.z_bg_app)
+        feature_image += (1.0 - jnp.sum(weights, -1))[..., None] * behind
+    feature_image = feature_image.reshape(batch, size, size, -1)
     as_image = lambda x: x.reshape(batch, size, size)
     return structs.GeneratorOutput(
         images=self.renderer(feature_image),
         features=feature_image,
-        depth=as_image(renderings.depth),
-        opacity=as_image(renderings.opacity),
-        surface_depth=as_image(renderings.surface_depth))
+        depth=as_image(depth),
+        opacity=as_image(opacity),
+        surface_depth=as_image(surface_depth))
+
+  def _with_volume_background(self, latents, world_rays, depths, intervals,
+                              density, hidden, index, noise_key):
+    """GIRAFFE's composite of the object and its volumetric background.
+
+    The background is a second field at every sample, in world coordinates
+    (GIRAFFE's world frame, no scale, no box), mixed with the object by
+    density (``volume_render.mixture_weights``).
+
+    Args:
+      latents: the codes.
+      world_rays: the rays, in the world (view camera) frame.
+      depths: [batch, rays, samples] distances of every sample.
+      intervals: [batch, rays, samples] their segment lengths.
+      density: the object's density on its window (or on every sample).
+      hidden: the object field's hidden features there.
+      index: [batch, rays, window] samples of the window, or None.
+      noise_key: PRNG key of the background's density noise, or None.
+
+    Returns:
+      [batch, rays, feature_dim].
+    """
+    bg_frame = jnp.asarray(camera_lib.FIELD_FRAMES[self.frame][1])
+    bg_rays = world_rays.replace(origins=world_rays.origins @ bg_frame.T,
+                                 directions=world_rays.directions @ bg_frame.T)
+    raw, bg_hidden = self.background.hidden(
+        rays_lib.points_along(bg_rays, depths), bg_rays.directions,
+        latents.z_bg_shape, latents.z_bg_app)
+    noise = self._noise(noise_key, raw.shape)
+    if noise is not None:
+      raw = raw + noise
+    bg_density = volume_render.DENSITY_ACTIVATIONS[self.density_activation](
+        raw)
+    obj_density = density
+    if index is not None:  # the object's window among all samples
+      obj_density = _scatter(density, index, self.num_samples)
+    obj_weights, bg_weights = volume_render.mixture_weights(
+        [obj_density, bg_density], intervals)
+    if index is not None:
+      obj_weights = jnp.take_along_axis(obj_weights, index, axis=-1)
+    return (self.field.composite(obj_weights, hidden)
+            + self.background.composite(bg_weights, bg_hidden))

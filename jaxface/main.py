@@ -45,6 +45,12 @@ def _parser() -> argparse.ArgumentParser:
   render.add_argument("--seed", type=int, default=0)
   render.add_argument("--num-faces", type=int, default=8)
   render.add_argument("--num-views", type=int, default=7)
+  render.add_argument("--codes", default=None,
+                      help="codes.npz (z_shape, z_app, z_bg_shape, z_bg_app "
+                           "[n, dim]) to render instead of random faces")
+  render.add_argument("--poses", default=None,
+                      help='poses.json: [{"yaw_deg": ..., "pitch_deg": ...}, '
+                           '...]; every code is rendered at every pose')
 
   data = sub.add_parser("make-data", allow_abbrev=False,
                         help="generate the synthetic face data set")
@@ -104,6 +110,12 @@ def _parser() -> argparse.ArgumentParser:
   evaluate.add_argument("--refine-steps", type=int, default=0)
   evaluate.add_argument("--num-identities", type=int, default=None)
 
+  giraffe = sub.add_parser(
+      "import-giraffe", allow_abbrev=False,
+      help="an official GIRAFFE checkpoint (model.pt) as a jaxface run")
+  giraffe.add_argument("checkpoint", metavar="CHECKPOINT")
+  giraffe.add_argument("--workdir", required=True)
+
   ident = sub.add_parser(
       "import-identity", allow_abbrev=False,
       help="convert a public PyTorch face-ID checkpoint (E2) to Flax")
@@ -150,7 +162,8 @@ def _config_file(rest: list[str]):
 # and its overrides; a section name: overrides of that section of the run's
 # own config.json; absent: nothing, so any --config is refused.
 _CONFIG_USE = {"train": "file", "pretrain-identity": "file",
-               "reconstruct": "refine", "evaluate": "refine"}
+               "import-giraffe": "file", "reconstruct": "refine",
+               "evaluate": "refine"}
 
 
 def _config_arguments(command: str, rest: list[str]):
@@ -184,7 +197,9 @@ def _dispatch(args, config, overrides) -> dict | None:
           size=args.size, seed=args.seed),
       "render": lambda: commands.render(
           args.workdir, args.out, seed=args.seed, num_faces=args.num_faces,
-          num_views=args.num_views),
+          num_views=args.num_views, codes=args.codes, poses=args.poses),
+      "import-giraffe": lambda: commands.import_giraffe(
+          args.checkpoint, config, args.workdir),
       "reconstruct": lambda: commands.reconstruct(
           args.inputs, args.workdir, args.out,
           refine_steps=args.refine_steps, refine_lr=args.refine_lr,

@@ -2,8 +2,8 @@
 
 GIRAFFE's design: each block doubles the resolution with nearest-neighbour
 upsampling and a 3x3 conv, halving channels; an RGB image is accumulated
-through bilinear-upsampled skip connections from every block, and a sigmoid
-maps it to [0, 1].
+through bilinear-upsampled (and, in GIRAFFE, blurred) skip connections from
+every block, and a sigmoid maps it to [0, 1].
 """
 
 import math
@@ -19,21 +19,45 @@ def upsample_nearest(x: jax.Array) -> jax.Array:
 
 
 def upsample_bilinear(x: jax.Array) -> jax.Array:
-  """[batch, h, w, c] -> [batch, 2h, 2w, c], half-pixel centres."""
+  """[batch, h, w, c] -> [batch, 2h, 2w, c], half-pixel centres.
+
+  As PyTorch's ``align_corners=False``: borders repeat the edge value.
+  """
   b, h, w, c = x.shape
   return jax.image.resize(x, (b, 2 * h, 2 * w, c), method="bilinear")
+
+
+def blur(x: jax.Array) -> jax.Array:
+  """GIRAFFE's ``Blur``: a [1, 2, 1] x [1, 2, 1] / 16 filter per channel.
+
+  The image is reflect-padded (mirrored without repeating the edge), so
+  the result keeps its size and a constant image stays constant.
+
+  Args:
+    x: [batch, h, w, c].
+
+  Returns:
+    [batch, h, w, c].
+  """
+  padded = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)), mode="reflect")
+  # Separable: [1, 2, 1] / 4 along rows, then along columns.
+  rows = 0.25 * (padded[:, :-2] + 2.0 * padded[:, 1:-1] + padded[:, 2:])
+  return 0.25 * (rows[:, :, :-2] + 2.0 * rows[:, :, 1:-1] + rows[:, :, 2:])
 
 
 class NeuralRenderer(nnx.Module):
   """Feature image [batch, h, w, feature_dim] -> RGB [batch, H, W, 3]."""
 
   def __init__(self, *, feature_dim: int, num_features: int, min_features: int,
-               input_size: int, output_size: int, rngs: nnx.Rngs):
+               input_size: int, output_size: int, use_blur: bool = False,
+               rngs: nnx.Rngs):
     num_blocks = int(math.log2(max(output_size // input_size, 1)))
     if output_size < input_size or input_size * 2 ** num_blocks != output_size:
       raise ValueError(
           f"output_size {output_size} is not input_size {input_size} times a "
           "power of two")
+    # GIRAFFE blurs the RGB image after each bilinear upsampling.
+    self.use_blur = bool(use_blur)
     self.conv_in = nnx.data(
         nnx.Conv(feature_dim, num_features, (1, 1), rngs=rngs)
         if feature_dim != num_features else None)
@@ -60,6 +84,8 @@ class NeuralRenderer(nnx.Module):
     rgb = self.to_rgb[0](features)
     for i, block in enumerate(self.blocks):
       rgb = upsample_bilinear(rgb)
+      if self.use_blur:
+        rgb = blur(rgb)
       net = jax.nn.leaky_relu(block(upsample_nearest(net)), 0.2)
       rgb = rgb + self.to_rgb[i + 1](net)
     return jax.nn.sigmoid(rgb)

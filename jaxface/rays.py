@@ -1,4 +1,4 @@
-"""Stage 2: pixels -> rays, stratified depth samples, ray/box intervals.
+"""Stage 2: pixels -> rays, depth samples, ray/box intervals, the object box.
 
 This is the patent's "direction encoding" (unit ray directions) and
 "sampling encoding" (3D sample points along each ray). Everything is
@@ -12,8 +12,29 @@ import numpy as np
 from jaxface import structs
 
 
-def pixel_rays(camera: structs.Camera, height: int, width: int) -> structs.Rays:
-  """Casts one ray through the centre of every pixel.
+# Where a low-resolution image's rays go through its image plane:
+#   "centres": through pixel centres, ((i + 0.5) / n) * 2 - 1, as the
+#     sphere tracer of the synthetic data and the renderer's bilinear
+#     upsampling (half-pixel centres) assume;
+#   "edges": GIRAFFE's linspace(-1, 1, n): the outermost rays on the image's
+#     edges, so the rays span the field of view n / (n - 1) times wider
+#     than ``fov`` says at pixel centres.
+PIXEL_GRIDS = ("centres", "edges")
+
+
+def pixel_ndc(size: int, grid: str = "centres") -> jax.Array:
+  """[size] normalised image-plane coordinates in [-1, 1] of pixel rays."""
+  index = jnp.arange(size, dtype=jnp.float32)
+  if grid == "centres":
+    return (index + 0.5) / size * 2.0 - 1.0
+  if grid == "edges":
+    return index / max(size - 1, 1) * 2.0 - 1.0
+  raise ValueError(f"unknown pixel grid {grid!r}; one of {PIXEL_GRIDS}")
+
+
+def pixel_rays(camera: structs.Camera, height: int, width: int,
+               grid: str = "centres") -> structs.Rays:
+  """Casts one ray through every pixel (see ``PIXEL_GRIDS``).
 
   Pixel (row 0, col 0) is the top-left corner of the image.
 
@@ -21,14 +42,14 @@ def pixel_rays(camera: structs.Camera, height: int, width: int) -> structs.Rays:
     camera: cameras with batch size ``batch``.
     height: image rows.
     width: image columns.
+    grid: where the rays cross the image plane (``PIXEL_GRIDS``).
 
   Returns:
     ``structs.Rays`` with [batch, height * width, 3] origins and unit
     directions, rays ordered row-major.
   """
-  # Normalised image-plane coordinates in [-1, 1] at pixel centres.
-  xs = (jnp.arange(width, dtype=jnp.float32) + 0.5) / width * 2.0 - 1.0
-  ys = 1.0 - (jnp.arange(height, dtype=jnp.float32) + 0.5) / height * 2.0
+  xs = pixel_ndc(width, grid)
+  ys = -pixel_ndc(height, grid)  # image row 0 is at the top (+y)
   grid_x, grid_y = jnp.meshgrid(xs, ys)  # [height, width]
   tan_half = jnp.tan(0.5 * camera.fov)[:, None]  # [batch, 1]
   aspect = width / height
@@ -47,6 +68,13 @@ def pixel_rays(camera: structs.Camera, height: int, width: int) -> structs.Rays:
   origins = jnp.broadcast_to(
       camera.cam2world[:, None, :3, 3], directions.shape)
   return structs.Rays(origins, directions, z_scale)
+
+
+def rotate(rays: structs.Rays, rotation: jax.Array) -> structs.Rays:
+  """Rays in another frame: [batch, 3, 3] rotations applied to each batch."""
+  return rays.replace(
+      origins=jnp.einsum("bij,brj->bri", rotation, rays.origins),
+      directions=jnp.einsum("bij,brj->bri", rotation, rays.directions))
 
 
 def stratified_depths(key, near, far, shape, num_samples: int, jitter: bool):
@@ -135,44 +163,96 @@ def box_half_size(render_config) -> float:
       1.0 + float(render_config.box_padding))
 
 
-def box_window(half_size: float, near: float, far: float,
-               num_samples: int) -> int | None:
-  """Most of the ``num_samples`` bins of [near, far] a ray can meet in a box.
+# How samples are spread along a ray:
+#   "bins": num_samples equal bins of distance along the ray over
+#     [near, far]; bin centres, or one uniform sample per bin (stratified)
+#     in training.
+#   "giraffe": GIRAFFE's linspace(near, far, num_samples) of camera-axis
+#     depth, end points included; in training each sample is uniform within
+#     the midpoints to its neighbours (half intervals at the ends).
+DEPTH_SAMPLINGS = ("bins", "giraffe")
 
-  A ray's segment inside the box is at most its diagonal long, so it meets
-  at most ``ceil(diagonal / bin) + 1`` consecutive bins.
+
+def giraffe_depths(key, near: float, far: float, z_scale: jax.Array,
+                   num_samples: int) -> jax.Array:
+  """GIRAFFE's samples, as distances along the rays.
+
+  Args:
+    key: PRNG key for the training jitter, or None (evaluation).
+    near: first camera-axis depth.
+    far: last camera-axis depth.
+    z_scale: [...] each ray's cosine to the optical axis.
+    num_samples: samples per ray.
+
+  Returns:
+    [..., num_samples] sorted distances (camera-axis depth / z_scale).
+  """
+  depth = near + (far - near) * jnp.linspace(0.0, 1.0, num_samples)
+  depth = jnp.broadcast_to(depth, z_scale.shape + (num_samples,))
+  if key is not None:
+    middle = 0.5 * (depth[..., 1:] + depth[..., :-1])
+    upper = jnp.concatenate([middle, depth[..., -1:]], -1)
+    lower = jnp.concatenate([depth[..., :1], middle], -1)
+    depth = lower + (upper - lower) * jax.random.uniform(key, depth.shape)
+  return depth / z_scale[..., None]
+
+
+def _bins(sampling: str, near: float, far: float, num_samples: int):
+  """(start of bin 0, bin width) of the bins samples are drawn in.
+
+  In distance along the ray for "bins", in camera-axis depth for
+  "giraffe" (whose bins are centred on its samples).
+  """
+  if sampling == "bins":
+    return near, (far - near) / num_samples
+  width = (far - near) / (num_samples - 1)
+  return near - 0.5 * width, width
+
+
+def box_window(half_size: float, near: float, far: float, num_samples: int,
+               sampling: str = "bins") -> int | None:
+  """Most of a ray's sample bins that can meet a box (None if that is all).
+
+  A ray's segment inside the box is at most its diagonal long, in distance
+  and in camera-axis depth alike, so it meets at most
+  ``ceil(diagonal / bin) + 1`` consecutive bins.
 
   Args:
     half_size: half edge of the box.
     near: start of the sampled interval.
     far: its end.
-    num_samples: bins per ray.
+    num_samples: samples per ray.
+    sampling: a ``DEPTH_SAMPLINGS`` name.
 
   Returns:
     The window length, or None if it saves nothing.
   """
   diagonal = 2.0 * np.sqrt(3.0) * half_size
-  bin_width = (far - near) / num_samples
+  _, bin_width = _bins(sampling, near, far, num_samples)
   window = int(np.ceil(diagonal / bin_width)) + 1
   return window if window < num_samples else None
 
 
-def window_indices(t_enter: jax.Array, near: float, far: float,
-                   num_samples: int, window: int) -> jax.Array:
-  """The ``window`` consecutive bins from the one a ray enters the box in.
+def window_indices(t_enter: jax.Array, z_scale: jax.Array, near: float,
+                   far: float, num_samples: int, window: int,
+                   sampling: str = "bins") -> jax.Array:
+  """The ``window`` consecutive samples from the bin a ray enters the box in.
 
   Args:
     t_enter: [...] distance at which each ray enters the box (``far`` for a
       ray that misses it).
+    z_scale: [...] each ray's cosine to the optical axis.
     near: start of the sampled interval.
     far: its end.
-    num_samples: bins per ray.
-    window: bins to keep (``box_window``).
+    num_samples: samples per ray.
+    window: samples to keep (``box_window``).
+    sampling: a ``DEPTH_SAMPLINGS`` name.
 
   Returns:
-    int32 [..., window] bin indices, within [0, num_samples).
+    int32 [..., window] sample indices, within [0, num_samples).
   """
-  bin_width = (far - near) / num_samples
-  first = jnp.clip(jnp.floor((t_enter - near) / bin_width), 0,
+  start, bin_width = _bins(sampling, near, far, num_samples)
+  enter = t_enter if sampling == "bins" else t_enter * z_scale
+  first = jnp.clip(jnp.floor((enter - start) / bin_width), 0,
                    num_samples - window).astype(jnp.int32)
   return first[..., None] + jnp.arange(window)

@@ -60,6 +60,21 @@ def make_step_fn(config, state_sharding, mesh):
   )
 
 
+def _restore(ckpt, state, workdir):
+  """The latest checkpoint; a run of an older architecture says so."""
+  try:
+    return ckpt.restore(state)
+  except errors.CheckpointError as e:
+    version = workdir_lib.stored_version(workdir)
+    if version is not None and version < workdir_lib.ARCHITECTURE_VERSION:
+      raise errors.CheckpointError(
+          f"{workdir} holds a run of an older jaxface architecture (version "
+          f"{version}, this is {workdir_lib.ARCHITECTURE_VERSION}); render, "
+          f"reconstruct and evaluate still read it, training it needs a new "
+          f"workdir ({e})") from e
+    raise
+
+
 def train_and_evaluate(config, workdir) -> train_state_lib.TrainState:
   """Trains (resuming from the latest checkpoint in ``workdir``).
 
@@ -85,7 +100,7 @@ def train_and_evaluate(config, workdir) -> train_state_lib.TrainState:
   ckpt = checkpoint_lib.Checkpointer(workdir / workdir_lib.CHECKPOINT_DIR,
                                      config.ckpt)
   if ckpt.latest_step() is not None:
-    state = ckpt.restore(state)
+    state = _restore(ckpt, state, workdir)
   start_step = int(state.step)
   if is_main:  # only now: a config that fails to restore must not replace it
     workdir_lib.write_config(config, workdir)

@@ -1,13 +1,18 @@
 """Stage 7: one pure training iteration.
 
-sample -> render -> D update -> G and branch update -> EMA.
+sample -> render -> G and branch update -> EMA, with the D update where
+``config.train.update_order`` puts it:
 
-Both updates use the same batch of generated images, so the generator runs
-forward once per iteration: ``jax.vjp`` keeps its pullback, the discriminator
-is updated on the (stop-gradient) fakes with the R1 penalty on the reals, and
-the generator's gradient is the pullback of its loss under the updated
-discriminator. This is the usual alternating GAN update; it saves the second
-generator forward that separate G and D passes would cost.
+* "g_then_d" (GIRAFFE): G is updated against the current D, then D on the
+  reals (with R1) and on fakes freshly rendered by the updated G. Two
+  generator forwards per iteration, as the official code.
+* "d_then_g" (jaxface): one render serves both. ``jax.vjp`` keeps its
+  pullback, D is updated on the (stop-gradient) fakes, and G's gradient is
+  the pullback of its loss under the updated D. The usual alternating
+  update, without the second generator forward.
+
+D reads images in ``config.disc.input_range`` (GIRAFFE: [0, 1]); the
+generator, Q and the branch's losses use [-1, 1].
 
 With the identity branch on (``identity_branch.uses_identity_branch``), the
 same render also holds Q's codes of the real images at Q's pose and at
@@ -49,8 +54,22 @@ def _render(state, latents, cameras, real, k_depth, k_branch, config,
   return fakes, renders
 
 
+def _to_disc(images, config):
+  """Images in [-1, 1] -> D's ``config.disc.input_range``."""
+  low, high = config.disc.input_range
+  return low + (high - low) * (0.5 * images + 0.5)
+
+
 def _discriminator_update(state, real, fakes, renders, config):
   """One optimiser step of D on the reals (with R1) and the fakes.
+
+  Args:
+    state: the state whose D is updated.
+    real: [b, s, s, 3] real images in [-1, 1].
+    fakes: [n, s, s, 3] generated images in [-1, 1] (gradient stopped).
+    renders: the branch's ``BranchRenders`` (D also judges their novel
+      views), or None.
+    config: run config.
 
   Returns:
     (d_params, d_opt_state, loss, metrics, d_grads).
@@ -59,18 +78,20 @@ def _discriminator_update(state, real, fakes, renders, config):
 
   def loss_fn(d_params):
     disc = nnx.merge(state.d_graphdef, d_params)
+    real_in = _to_disc(real, config)
     if lc.r1_weight > 0:
-      r1, real_logits = losses.r1_penalty(disc, real)
+      r1, real_logits = losses.r1_penalty(disc, real_in)
     else:
-      r1, real_logits = jnp.zeros(()), disc(real)
-    fake_logits = disc(jax.lax.stop_gradient(fakes))
+      r1, real_logits = jnp.zeros(()), disc(real_in)
+    fake_logits = disc(_to_disc(jax.lax.stop_gradient(fakes), config))
     gan = losses.discriminator_gan_loss(real_logits, fake_logits)
     metrics = dict(d_gan=gan, r1=r1, d_real=jnp.mean(real_logits),
                    d_fake=jnp.mean(fake_logits))
     loss = gan + lc.r1_weight * r1
     if renders is not None and lc.recon_gan_weight > 0:
       # D also learns that Q's codes at random poses are generated.
-      novel_logits = disc(jax.lax.stop_gradient(renders.novel))
+      novel_logits = disc(_to_disc(jax.lax.stop_gradient(renders.novel),
+                                   config))
       loss += lc.recon_gan_weight * losses.discriminator_fake_loss(
           novel_logits)
       metrics["d_novel"] = jnp.mean(novel_logits)
@@ -95,7 +116,8 @@ def _generator_loss(state, d_params, outputs, branch_params, real, cameras,
     (loss, metrics).
   """
   fakes, renders = outputs
-  disc = nnx.merge(state.d_graphdef, d_params)
+  model = nnx.merge(state.d_graphdef, d_params)
+  disc = lambda images: model(_to_disc(images, config))
   gan = losses.generator_gan_loss(disc(fakes))
   if renders is None:
     return gan, dict(g_gan=gan)
@@ -143,25 +165,39 @@ def train_step(state: train_state_lib.TrainState, batch: dict, rng: jax.Array,
                            config, g, b),
       state.g_params, state.branch_params)
 
-  # D update.
-  d_params, d_opt_state, d_loss, d_metrics, d_grads = _discriminator_update(
-      state, real, *outputs, config)
+  fakes, renders = outputs
+  shared = config.train.update_order == "d_then_g"
+  if shared:  # D update on the shared render; G is then judged by the new D.
+    d_params, d_opt_state, d_loss, d_metrics, d_grads = (
+        _discriminator_update(state, real, fakes, renders, config))
+    judge = d_params
+  else:
+    judge = state.d_params
 
   # G and branch update.
   (g_loss, g_metrics), (output_grads, branch_direct_grads) = (
       jax.value_and_grad(_generator_loss, argnums=(2, 3), has_aux=True)(
-          state, d_params, outputs, state.branch_params, real, cameras,
+          state, judge, outputs, state.branch_params, real, cameras,
           latents, config))
   g_grads, branch_pulled_grads = pullback(output_grads)
   g_updates, g_opt_state = state.g_tx.update(g_grads, state.g_opt_state,
                                              state.g_params)
   g_params = optax.apply_updates(state.g_params, g_updates)
   new_state = state.replace(
-      step=state.step + 1, g_params=g_params, d_params=d_params,
-      g_opt_state=g_opt_state, d_opt_state=d_opt_state,
+      step=state.step + 1, g_params=g_params, g_opt_state=g_opt_state,
       # EMA.
       g_ema_params=optim.ema_update(state.g_ema_params, g_params,
                                     config.optim.ema_decay))
+  if not shared:
+    # GIRAFFE: D update on fresh fakes from the updated generator.
+    k_cam, k_z, k_depth = jax.random.split(jax.random.fold_in(key, 2), 3)
+    fresh = nnx.merge(state.g_graphdef, g_params)(
+        generator.sample_latents(k_z, real.shape[0], config.field),
+        camera_lib.sample_poses(k_cam, real.shape[0], config.camera),
+        k_depth).images * 2.0 - 1.0
+    d_params, d_opt_state, d_loss, d_metrics, d_grads = (
+        _discriminator_update(state, real, fresh, renders, config))
+  new_state = new_state.replace(d_params=d_params, d_opt_state=d_opt_state)
   metrics = {}
   if state.branch_params is not None:
     branch_grads = jax.tree.map(jnp.add, branch_direct_grads,

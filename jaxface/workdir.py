@@ -31,14 +31,26 @@ CHECKPOINT_DIR = "ckpt"
 # The run's own copy of E2, so that a workdir is self-contained.
 IDENTITY_ENCODER_DIR = "identity_encoder"
 
+# Written into config.json; raised when a change makes checkpoints of the
+# same config unreadable. 1: runs before GIRAFFE's choices were options.
+ARCHITECTURE_VERSION = 2
 # Config entries added after runs were first written, with the values those
 # runs behaved with: an older config.json reads as if it had them.
 ADDED_ENTRIES = {
     "refine": dict(lr=0.01, tune_lr=3e-4, l1_weight=1.0,
                    perceptual_weight=1.0, identity_weight=0.5,
                    prior_weight=1e-4),
+    "field": dict(frame="jaxface", downscale=1.0, bg_pos_freqs=10,
+                  bg_downscale=12.0),
+    "render": dict(depth_sampling="bins", yaw="camera", pixel_grid="centres",
+                   density_noise=0.0),
+    "neural_renderer": dict(blur=False),
+    "disc": dict(use_bias=True, input_range=(-1.0, 1.0)),
+    "train": dict(update_order="d_then_g"),
 }
 RENAMED_ENTRIES = {("optim", "e_lr"): ("optim", "branch_lr")}
+# field.background was a bool: a map of ray direction, or nothing.
+_OLD_BACKGROUNDS = {True: "direction", False: "none"}
 # Config paths that name files; stored absolute so a run is found from any
 # directory.
 PATH_ENTRIES = (("data", "data_dir"), ("identity", "encoder_dir"))
@@ -53,6 +65,7 @@ def _absolute(path: str) -> str:
 def write_config(config, workdir) -> pathlib.Path:
   """Writes ``config.json`` atomically, with its paths made absolute."""
   stored = ml_collections.ConfigDict(config.to_dict())
+  stored.architecture_version = ARCHITECTURE_VERSION
   for section, key in PATH_ENTRIES:
     if section in stored and key in stored[section]:
       stored[section][key] = _absolute(stored[section][key])
@@ -86,7 +99,21 @@ def load_config(workdir) -> ml_collections.ConfigDict:
       values.setdefault(new_section, {})[new] = values[section].pop(old)
   for section, entries in ADDED_ENTRIES.items():
     values[section] = dict(entries, **values.get(section, {}))
+  background = values["field"].get("background")
+  values["field"]["background"] = _OLD_BACKGROUNDS.get(background, background)
+  values.pop("architecture_version", None)
   return ml_collections.ConfigDict(values)
+
+
+def stored_version(workdir) -> int | None:
+  """The architecture version of the run in ``workdir`` (None: no run)."""
+  path = pathlib.Path(workdir) / CONFIG_FILE
+  if not path.is_file():
+    return None
+  try:
+    return int(json.loads(path.read_text()).get("architecture_version", 1))
+  except (ValueError, AttributeError):
+    return None
 
 
 def identity_encoder(config, workdir, *, training: bool):

@@ -11,8 +11,9 @@ from jaxface import discriminator
 from tests import testing_utils
 
 
-def _disc_config(kind, num_features=32):
-  return ml_collections.ConfigDict(dict(kind=kind, num_features=num_features))
+def _disc_config(kind, num_features=32, use_bias=True):
+  return ml_collections.ConfigDict(dict(kind=kind, num_features=num_features,
+                                        use_bias=use_bias))
 
 
 def _make(kind, size, seed=0):

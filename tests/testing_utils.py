@@ -91,3 +91,22 @@ def branch_config(weight=1.0, encoder_dir=""):
     config.loss[name] = weight
   config.identity.encoder_dir = str(encoder_dir)
   return config
+
+
+def giraffe_tiny_config():
+  """celeba64 (GIRAFFE's behaviour in every choice) at test sizes."""
+  config = load_config("celeba64")
+  config.field.update(hidden=16, num_layers=3, skips=(1,), pos_freqs=3,
+                      view_freqs=2, z_shape_dim=8, z_app_dim=8, feature_dim=8,
+                      bg_hidden=8, bg_num_layers=2, bg_pos_freqs=3,
+                      bg_view_freqs=2, z_bg_shape_dim=4, z_bg_app_dim=4)
+  config.render.update(feature_size=8, num_samples=16)
+  config.neural_renderer.update(num_features=8, min_features=4)
+  config.disc.num_features = 32
+  config.data.update(image_size=16, num_workers=0)
+  config.train.update(batch_size=8, num_steps=1)
+  config.ckpt.update(every_steps=1, async_save=False)
+  config.log.update(every_steps=1, images_every_steps=0, num_sample_faces=2,
+                    num_sample_views=2, progress_bar=False,
+                    eval_every_steps=0)
+  return config
