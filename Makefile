@@ -38,7 +38,7 @@ demo: $(STAMP)
 	@echo "demo outputs in $(DEMO_DIR): samples/, renders/, reconstructions*/ (pose.json, views.png, orbit.gif, depth.png, mesh.ply/.obj), eval/, tb/ (tensorboard --logdir $(DEMO_DIR)/tb)"
 
 test: $(STAMP)
-	JAX_COMPILATION_CACHE_DIR=$(CURDIR)/.cache/jax $(BIN)/python -m pytest -n 2 tests
+	JAX_COMPILATION_CACHE_DIR=$(CURDIR)/.cache/jax $(BIN)/python -m pytest -n 2 --dist loadscope tests
 
 bench: $(STAMP)
 	$(BIN)/python experiments/bench_train_step.py --config configs/celeba64.py --batch-size 8

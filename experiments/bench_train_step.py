@@ -1,6 +1,8 @@
 """Benchmark of the full training iteration (G step + D step with R1).
 
-Prints one JSON line: images/s after warm-up, compile time, peak memory.
+Prints one JSON line: images/s after warm-up, compile time, peak memory,
+and the step's floating-point work as XLA counts it (``cost_analysis`` of
+the compiled step): FLOPs per step and per image, and the achieved GFLOP/s.
 Random uint8 images stand in for data: input is not what is measured.
 
   python experiments/bench_train_step.py --config configs/celeba64.py \
@@ -68,6 +70,10 @@ def main():
   jax.block_until_ready(metrics)
   elapsed = time.perf_counter() - t0
 
+  cost = compiled.cost_analysis()
+  if isinstance(cost, (list, tuple)):  # one entry per computation
+    cost = cost[0] if cost else {}
+  flops = float((cost or {}).get("flops", 0.0))
   stats = jax.devices()[0].memory_stats() or {}
   result = dict(
       benchmark="train_step",
@@ -78,6 +84,9 @@ def main():
       images_per_sec=round(args.steps * args.batch_size / elapsed, 3),
       sec_per_step=round(elapsed / args.steps, 4),
       compile_sec=round(compile_s, 2),
+      gflop_per_step=round(flops / 1e9, 2),
+      gflop_per_image=round(flops / 1e9 / args.batch_size, 3),
+      achieved_gflops=round(flops / 1e9 * args.steps / elapsed, 1),
       peak_host_rss_gb=round(
           resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 3),
       peak_device_gb=round(stats.get("peak_bytes_in_use", 0) / 2**30, 3),

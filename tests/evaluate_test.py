@@ -277,9 +277,8 @@ class EvaluateTest(absltest.TestCase):
       stored = json.loads((root / "run" / "config.json").read_text())
       self.assertEqual(stored["data"]["data_dir"], str(root / "data"))
       results = commands.evaluate(root / "run", num_identities=1)
-      summary = commands.reconstruct(
-          [photo], root / "run", "out", refine_steps=1, mesh_resolution=0,
-          overrides=["--config.refine.l1_weight=3.0"])
+      summary = commands.reconstruct([photo], root / "run", "out",
+                                     mesh_resolution=0)
     finally:
       os.chdir(here)
     self.assertEqual(results["num_identities"], 1)
