@@ -23,9 +23,14 @@ demo: $(STAMP)
 	test -f $(DEMO_DIR)/identity/identity_encoder/identity_config.json || \
 	  $(BIN)/jaxface pretrain-identity --config=configs/identity_synthetic.py \
 	  --config.data.data_dir=$(DATA_DIR) --workdir $(DEMO_DIR)/identity
+	# The identity judge: another network, only evaluation reads it.
+	test -f $(DEMO_DIR)/judge/identity_encoder/identity_config.json || \
+	  $(BIN)/jaxface pretrain-identity --config=configs/identity_judge.py \
+	  --config.data.data_dir=$(DATA_DIR) --workdir $(DEMO_DIR)/judge
 	$(BIN)/jaxface train --config=configs/small_cpu.py \
 	  --config.data.data_dir=$(DATA_DIR) \
 	  --config.identity.encoder_dir=$(DEMO_DIR)/identity/identity_encoder \
+	  --config.identity.judge_dir=$(DEMO_DIR)/judge/identity_encoder \
 	  --workdir $(DEMO_DIR)
 	$(BIN)/jaxface render --workdir $(DEMO_DIR) --out $(DEMO_DIR)/renders
 	$(BIN)/python -m jaxface.data.demo_photos --data-dir $(DATA_DIR) \

@@ -113,6 +113,9 @@ def get_config(arg=None):
   )
   config.identity = dict(
       encoder_dir="",  # E2: from `jaxface pretrain-identity` / `import-identity`
+      # A second face-recognition network that only evaluation reads, so
+      # identity is judged by a network the method never optimised.
+      judge_dir="",
       e1_width=32,
       q_width=32,
       q_hidden=256,
@@ -159,6 +162,9 @@ def get_config(arg=None):
       # "d_then_g": jaxface's D step then G step on one shared render whose
       # pullback G reuses: one generator forward per iteration.
       update_order="g_then_d",
+      # Stop after this much wall time, with a checkpoint (0: no limit);
+      # comparisons at equal cost set it.
+      max_minutes=0.0,
   )
   # Device mesh: the batch is split over `data`; parameters are replicated.
   config.mesh = dict(data=-1)  # -1: all devices

@@ -278,7 +278,8 @@ def export_mesh(workdir, out, *, seed: int = 0, num_faces: int = 1,
 
 
 def evaluate(workdir, out=None, *, refine_steps: int = 0,
-             num_identities: int | None = None, overrides=()) -> dict:
+             num_identities: int | None = None, overrides=(), judge=None,
+             mesh_resolution: int = 64, sets=("clean", "wild")) -> dict:
   """``jaxface evaluate``: held-out metrics of the latest checkpoint.
 
   The test data is the run's own (``config.data.data_dir``). Prints the
@@ -290,6 +291,9 @@ def evaluate(workdir, out=None, *, refine_steps: int = 0,
     refine_steps: test-time optimisation steps (0: Q's estimate only).
     num_identities: the first this many test identities (all if None).
     overrides: ``--config.refine.*`` overrides of the run's config.
+    judge: directory of the identity judge (``identity.judge_dir`` if None).
+    mesh_resolution: grid side of the scored meshes (0: no mesh metrics).
+    sets: the held-out sets to score.
 
   Returns:
     ``dict(step=..., path=..., **metrics)``. The JSON file holds the step
@@ -298,9 +302,10 @@ def evaluate(workdir, out=None, *, refine_steps: int = 0,
   """
   config, networks, step = workdir_lib.restore(workdir)
   config = apply_overrides(config, overrides, ("refine",))
-  results = evaluate_lib.evaluate(config, networks,
-                                  num_identities=num_identities,
-                                  refine_steps=refine_steps)
+  results = evaluate_lib.evaluate(
+      config, networks, num_identities=num_identities,
+      refine_steps=refine_steps, judge=workdir_lib.judge(config, judge),
+      mesh_resolution=mesh_resolution, sets=tuple(sets))
   path = pathlib.Path(out) if out else (
       pathlib.Path(workdir) / "eval" / f"metrics_step{step}.json")
   if jax.process_index() == 0:

@@ -1,28 +1,38 @@
-"""Reconstruction quality on held-out synthetic identities.
+"""Reconstruction quality on held-out synthetic identities, beside baselines.
 
-The synthetic test split holds identities never seen in training, each
-rendered from several cameras with ground-truth pose, depth and head mask.
-For every test identity, view 0 (neutral expression) is the input: Q encodes
-it (optionally refined by test-time optimisation), and the estimated codes
-are rendered at the ground-truth camera of every view of that identity. The
-renders are scored against each view's own ground truth:
+The synthetic test identities were never seen in training; each is rendered
+from several cameras with ground-truth pose, depth and head mask, in two
+sets (``data.held_out.SETS``): "clean" (every view under the input view's
+expression, light and background, so a perfect 3D reconstruction scores
+perfectly) and "wild" (each view with its own, as photos come). For every
+identity, view 0 is the input: Q encodes it (optionally refined by
+test-time optimisation) and the codes are rendered at the true camera of
+every view. Each render is scored against that view's truth:
 
-* image quality: PSNR and SSIM against the true image;
-* geometry: depth errors inside the true head mask (see ``downsample_depth``
-  for how the two resolutions are matched);
+* images: PSNR and SSIM inside the true head mask (``*_head``) and over the
+  full frame (``*_full``, which also scores the background, a different
+  random one per view in the wild set);
+* the same for two baselines on the same pairs: ``copy`` (the input photo
+  itself as every view: no 3D at all) and ``mean`` (the mean training
+  image: no input at all), and the model's gain over each;
+* novel views again by the yaw between them and the input
+  (``YAW_BUCKETS``);
+* geometry: depth errors inside the head, raw and after the best single
+  offset along the camera axis (``metrics.depth_errors``), and the mean
+  opacity inside the head and on the background;
 * pose: the angle between Q's estimated and the true input viewpoint;
-* identity: E2's cosine similarity between the input photo and each render,
-  and, for random prior codes, between two renders of one code from the two
-  ends of the yaw prior (multi-view identity consistency).
+* identity: cosine between the input photo and each render in E2 (which
+  refinement optimises, so it can flatter) and in a judge network that
+  neither training nor refinement ever sees (``identity.judge_dir``), with
+  the judge's ceiling, its cosine on the true views;
+* the mesh (``evaluate`` with ``mesh_resolution``): the exported mesh's
+  depth seen from every camera against the true depth, the share of the
+  head it covers, and the share of its surface facing up or down beside
+  the true head's.
 
-Metrics named ``*_novel`` average over the views other than the input,
-``*_input`` over the input view itself (rendered at its true camera, so that
-pose errors are measured separately and do not mix into image and depth
-errors).
-
-``evaluate`` scores the whole test split (``jaxface evaluate``);
-``held_out_metrics`` scores a small fixed batch (``data.held_out.load``) in
-one compiled call, which training logs to TensorBoard.
+Names are ``<set>/<metric>_<novel|input>``; ``*_novel`` averages the views
+other than the input, ``*_input`` the input view itself (rendered at its
+true camera, so pose errors are measured separately).
 """
 
 import functools
@@ -35,20 +45,35 @@ from flax import nnx
 
 from jaxface import camera as camera_lib
 from jaxface import errors
+from jaxface import export
 from jaxface import generator
 from jaxface import identity
+from jaxface import mesh as mesh_lib
 from jaxface import metrics
 from jaxface import reconstruct
 from jaxface import sharding
 from jaxface import structs
+from jaxface.data import head_model
 from jaxface.data import held_out as held_out_lib
+from jaxface.data import input_pipeline
 
 # Prior samples scored for multi-view identity consistency.
 NUM_RANDOM_CODES = 16
-# Metrics computed for every rendered view (input view and novel views).
-VIEW_METRICS = ("psnr", "ssim", "depth_abs_rel_head", "depth_abs_rel",
-                "depth_scale_invariant", "identity_cosine")
 INPUT_VIEW = held_out_lib.INPUT_VIEW
+# Yaw between a novel view and the input, degrees: [low, high).
+YAW_BUCKETS = ((0, 15), (15, 30), (30, 360))
+# Scored for every rendered view; the predictions compared are the model's
+# and, for the image metrics, the baselines'.
+IMAGE_METRICS = ("psnr_head", "ssim_head", "psnr_full", "ssim_full")
+BASELINES = ("copy", "mean")
+VIEW_METRICS = (IMAGE_METRICS
+                + tuple(f"{m}_{b}" for b in BASELINES for m in IMAGE_METRICS)
+                + ("depth_abs_rel_head", "depth_abs_rel_head_offset",
+                   "depth_abs_rel", "depth_scale_invariant", "opacity_head",
+                   "opacity_background", "identity_cosine", "judge_cosine",
+                   "judge_cosine_gt"))
+# Training images averaged for the "mean" baseline.
+MEAN_IMAGE_EXAMPLES = 1024
 
 
 @flax.struct.dataclass
@@ -99,8 +124,19 @@ def random_views(config, seed: int = 0,
   return RandomViews(latents, pick(0), pick(1))
 
 
+def mean_training_image(data_config,
+                        limit: int = MEAN_IMAGE_EXAMPLES) -> np.ndarray:
+  """float32 [s, s, 3] in [0, 255]: the mean of the first training images."""
+  source = input_pipeline.make_source(data_config, "train")
+  count = min(len(source), limit)
+  total = np.zeros_like(np.asarray(source[0]["image"], np.float64))
+  for i in range(count):
+    total += np.asarray(source[i]["image"], np.float64)
+  return (total / count).astype(np.float32)
+
+
 def render(g_graphdef, g_params, latents, camera) -> structs.GeneratorOutput:
-  """The generator at bin-centre depths (no jitter): the renders scored."""
+  """The generator in evaluation mode: the renders scored."""
   return nnx.merge(g_graphdef, g_params)(latents, camera)
 
 
@@ -122,7 +158,7 @@ def downsample_depth(depth, mask, size: int):
     size: h, which must divide s.
 
   Returns:
-    (depth [b, h, h], mask [b, h, h] bool).
+    (depth [b, h, h], mask [b, h, h] bool of all-head blocks).
   """
   b, s = depth.shape[0], depth.shape[-1]
   if s % size:
@@ -136,36 +172,50 @@ def downsample_depth(depth, mask, size: int):
   return mean, full
 
 
-def _identity_metrics(g_graphdef, g_params, e2_graphdef, e2_params,
-                      estimate: structs.Estimate, held_out: structs.HeldOut, *,
-                      head_size: float, render_fn):
-  """Per-identity and per-view metrics of one batch of reconstructions.
+def _background_blocks(mask, size: int):
+  """[b, h, h] bool: feature pixels whose block holds no head pixel."""
+  b, s = mask.shape[0], mask.shape[-1]
+  k = s // size
+  return ~jnp.any(mask.reshape(b, size, k, size, k), axis=(2, 4))
+
+
+def _embedder(graphdef, params, n):
+  """images [n, s, s, 3] in [0, 1] -> [n, dim], or NaN rows without a net."""
+  if params is None:
+    return lambda images: jnp.full((n, 1), jnp.nan)
+  return functools.partial(identity.embed, graphdef, params)
+
+
+def _view_metrics(g_graphdef, g_params, e2_graphdef, e2_params,
+                  judge_graphdef, judge_params, estimate: structs.Estimate,
+                  held_out: structs.HeldOut, mean_image, *, head_size: float,
+                  render_fn):
+  """Every per-view metric of one batch of reconstructions, [n, v] each.
 
   Args:
     g_graphdef: generator graph definition.
     g_params: generator weights to render with.
-    e2_graphdef: E2's graph definition, or None.
-    e2_params: E2's weights, or None (identity metrics are then NaN).
+    e2_graphdef, e2_params: E2, or None.
+    judge_graphdef, judge_params: the judge, or None.
     estimate: the reconstruction of each identity's input view, batch n.
     held_out: the ground truth, n identities x v views.
+    mean_image: [s, s, 3] the mean training image, in [0, 255].
     head_size: depth error scale for ``abs_rel_head``.
     render_fn: ``render`` or a stand-in with its signature (tests).
 
   Returns:
-    Dict of ``VIEW_METRICS`` [n, v] (axis 1 as ``held_out``), plus
-    ``identity_cosine_gt`` [n, v] (E2 cosine between the input and each true
-    view: what a perfect render would score) and ``pose_error``,
-    ``yaw_error``, ``pitch_error`` [n] degrees. PSNR and SSIM compare the
-    renders rounded to 8 bits with the 8-bit data.
+    Dict of ``VIEW_METRICS`` [n, v] (axis 1 as ``held_out``) and
+    ``pose_error``, ``yaw_error``, ``pitch_error`` [n] degrees. Images are
+    scored as the 8-bit pictures they are saved as, on the same integer
+    grid as the data, so a perfect render scores exactly.
   """
   n = held_out.images.shape[0]
-  if e2_params is not None:
-    embed = functools.partial(identity.embed, e2_graphdef, e2_params)
-    input_embedding = embed(
-        held_out.images[:, INPUT_VIEW].astype(jnp.float32) / 255.0)
-    cosine_to_input = lambda x: metrics.cosine(embed(x), input_embedding)
-  else:
-    cosine_to_input = lambda x: jnp.full((n,), jnp.nan)
+  e2 = _embedder(e2_graphdef, e2_params, n)
+  judge = _embedder(judge_graphdef, judge_params, n)
+  input8 = held_out.images[:, INPUT_VIEW].astype(jnp.float32)
+  e2_input = e2(input8 / 255.0)
+  judge_input = judge(input8 / 255.0)
+  mean8 = jnp.broadcast_to(jnp.round(mean_image), input8.shape)
 
   def one_view(view):
     """Every identity rendered at its own true camera of one view."""
@@ -173,21 +223,31 @@ def _identity_metrics(g_graphdef, g_params, e2_graphdef, e2_params,
     cam = camera_lib.make_camera(yaw, pitch, radius, fov)
     out = render_fn(g_graphdef, g_params, estimate.latents, cam)
     rendered = jnp.clip(out.images, 0.0, 1.0)
-    # Images are scored as the 8-bit pictures they are saved as, on the
-    # same integer grid as the data, so a perfect render scores exactly.
-    rendered8 = jnp.round(rendered * 255.0)
     gt8 = gt.astype(jnp.float32)
-    gt_depth, gt_mask = downsample_depth(depth, mask, out.depth.shape[-1])
+    results = {}
+    for suffix, image in (("", jnp.round(rendered * 255.0)),
+                          ("_copy", input8), ("_mean", mean8)):
+      results[f"psnr_head{suffix}"] = metrics.psnr_masked(image, gt8, mask,
+                                                          255.0)
+      results[f"ssim_head{suffix}"] = metrics.ssim_masked(image, gt8, mask,
+                                                          255.0)
+      results[f"psnr_full{suffix}"] = metrics.psnr(image, gt8, 255.0)
+      results[f"ssim_full{suffix}"] = metrics.ssim(image, gt8, 255.0)
+    size = out.depth.shape[-1]
+    gt_depth, head_blocks = downsample_depth(depth, mask, size)
     # The depth of the visible surface, not GIRAFFE's expected depth, which
     # counts any transparent remainder of a ray at its far end.
-    depth_errors = metrics.depth_errors(out.surface_depth, gt_depth, gt_mask,
-                                        head_size)
-    return dict(
-        psnr=metrics.psnr(rendered8, gt8, max_value=255.0),
-        ssim=metrics.ssim(rendered8, gt8, max_value=255.0),
-        identity_cosine=cosine_to_input(rendered),
-        identity_cosine_gt=cosine_to_input(gt8 / 255.0),
-        **{f"depth_{k}": v for k, v in depth_errors.items()})
+    for name, value in metrics.depth_errors(
+        out.surface_depth, gt_depth, head_blocks, head_size).items():
+      results[f"depth_{name}"] = value
+    results["opacity_head"] = metrics.masked_mean(out.opacity, head_blocks)
+    results["opacity_background"] = metrics.masked_mean(
+        out.opacity, _background_blocks(mask, size))
+    results["identity_cosine"] = metrics.cosine(e2(rendered), e2_input)
+    results["judge_cosine"] = metrics.cosine(judge(rendered), judge_input)
+    results["judge_cosine_gt"] = metrics.cosine(judge(gt8 / 255.0),
+                                                judge_input)
+    return results
 
   # One view at a time for all identities: the batch (and memory) of a
   # render stays n, whatever the number of views.
@@ -218,8 +278,9 @@ def _random_consistency(g_graphdef, g_params, e2_graphdef, e2_params,
                         embed(jnp.clip(b, 0.0, 1.0)))
 
 
-_STATIC = ("g_graphdef", "e2_graphdef", "head_size", "render_fn")
-_identity_metrics_jit = jax.jit(_identity_metrics, static_argnames=_STATIC)
+_STATIC = ("g_graphdef", "e2_graphdef", "judge_graphdef", "head_size",
+           "render_fn")
+_view_metrics_jit = jax.jit(_view_metrics, static_argnames=_STATIC)
 _random_consistency_jit = jax.jit(
     _random_consistency, static_argnames=("g_graphdef", "e2_graphdef",
                                           "render_fn"))
@@ -235,35 +296,129 @@ def head_size(config) -> float:
   return 2.0 * float(config.render.object_scale)
 
 
-def summarize(per_identity: dict, consistency, *, refine_steps: int) -> dict:
-  """NaN-aware means of per-identity metrics, named as ``evaluate`` returns.
+def yaw_differences(held_out: structs.HeldOut) -> np.ndarray:
+  """[n, v] degrees between each view's yaw and the input view's."""
+  yaw = np.asarray(held_out.yaw, np.float64)
+  return np.degrees(np.abs(yaw - yaw[:, INPUT_VIEW:INPUT_VIEW + 1]))
+
+
+def summarize(per_view: dict, yaw_difference, *, refine_steps: int,
+              prefix: str = "") -> dict:
+  """Means of the per-view metrics, with gains, yaw buckets and counts.
 
   Args:
-    per_identity: ``_identity_metrics``'s output (host arrays), n rows.
-    consistency: [k] random-code identity cosines.
+    per_view: ``_view_metrics``' output (host arrays), n rows.
+    yaw_difference: [n, v] degrees from each view to the input.
     refine_steps: recorded in the result.
+    prefix: put before every name (e.g. ``"clean/"``).
 
   Returns:
-    Flat dict of floats (and the integer counts), in report order.
+    Flat dict of floats (and integer counts), in report order. Gains are
+    means over the same novel pairs of the model's figure minus the
+    baseline's.
   """
   per_image = {}
-  for name in VIEW_METRICS + ("identity_cosine_gt",):
-    per_image[f"{name}_novel"] = np.asarray(per_identity[name])[:, 1:]
+  novel = lambda name: np.asarray(per_view[name], np.float64)[:, 1:]
   for name in VIEW_METRICS:
-    per_image[f"{name}_input"] = np.asarray(per_identity[name])[:, 0]
+    per_image[f"{name}_novel"] = novel(name)
+    if not name.endswith(BASELINES):  # a baseline on its own input is moot
+      per_image[f"{name}_input"] = np.asarray(per_view[name])[:, 0]
+  for baseline in BASELINES:
+    for name in ("psnr_head", "ssim_head"):
+      per_image[f"{name}_novel_gain_{baseline}"] = (
+          novel(name) - novel(f"{name}_{baseline}"))
+  yaw = yaw_difference[:, 1:]
+  for low, high in YAW_BUCKETS:
+    bucket = (yaw >= low) & (yaw < high)
+    tag = f"yaw{low}-{high}" if high < 360 else f"yaw{low}+"
+    for name in ("psnr_head", "psnr_head_copy", "psnr_head_mean",
+                 "ssim_head", "ssim_head_copy"):
+      per_image[f"{name}_novel_{tag}"] = np.where(bucket, novel(name),
+                                                  np.nan)
+    per_image[f"psnr_head_novel_gain_copy_{tag}"] = np.where(
+        bucket, novel("psnr_head") - novel("psnr_head_copy"), np.nan)
   for name in ("pose_error", "yaw_error", "pitch_error"):
-    per_image[f"{name}_deg"] = per_identity[name]
-  per_image["identity_consistency_random"] = consistency
+    per_image[f"{name}_deg"] = per_view[name]
   results = metrics.summarize(per_image)
-  n, v = np.shape(per_identity["psnr"])
+  ceiling = results["judge_cosine_gt_novel"]
+  results["judge_cosine_novel_of_ceiling"] = (
+      results["judge_cosine_novel"] / ceiling if ceiling else float("nan"))
+  n, v = np.shape(per_view["psnr_head"])
   results.update(num_identities=int(n), num_novel_views=int(v - 1),
                  refine_steps=int(refine_steps))
-  return results
+  for low, high in YAW_BUCKETS:
+    tag = f"yaw{low}-{high}" if high < 360 else f"yaw{low}+"
+    results[f"num_novel_{tag}"] = int(np.sum((yaw >= low) & (yaw < high)))
+  return {f"{prefix}{k}": v for k, v in results.items()}
+
+
+def true_head_mesh(shape_params, expression, resolution: int):
+  """(vertices, faces) of a synthetic head: marching cubes of its SDF."""
+  half = head_model.BOX_HALF_SIZE
+  axis = np.linspace(-half, half, resolution, dtype=np.float32)
+  points = np.stack(np.meshgrid(axis, axis, axis, indexing="ij"), -1)
+  sdf = np.asarray(jax.jit(head_model.sdf)(
+      jnp.asarray(points.reshape(-1, 3)), jnp.asarray(shape_params),
+      jnp.asarray(expression)))
+  # Inside is where the SDF is negative: -sdf is a density, surface at 0.
+  return mesh_lib.extract_mesh(-sdf.reshape((resolution,) * 3), 0.0, half)
+
+
+def mesh_metrics(networks: structs.Networks, config, estimate, held_out, *,
+                 resolution: int) -> dict:
+  """The exported mesh of each reconstruction, scored per identity.
+
+  Returns:
+    Dict of [n] arrays: ``mesh_depth_abs_rel_head`` (the mesh's depth from
+    every camera against the true depth, over the true head pixels it
+    covers, as a fraction of the head size), ``..._offset`` (after the best
+    offset), ``mesh_coverage`` (share of the true head pixels it covers),
+    ``mesh_up_down_area`` and ``mesh_up_down_area_gt`` (share of the
+    surface facing up or down: the mesh's, the true head's).
+  """
+  names = ("mesh_depth_abs_rel_head", "mesh_depth_abs_rel_head_offset",
+           "mesh_coverage", "mesh_up_down_area", "mesh_up_down_area_gt")
+  results = {name: [] for name in names}
+  for i in range(held_out.num_identities):
+    latents = jax.tree.map(lambda z, i=i: z[i:i + 1], estimate.latents)
+    true = true_head_mesh(held_out.shape_params[i],
+                          held_out.expression[i, INPUT_VIEW], resolution)
+    results["mesh_up_down_area_gt"].append(mesh_lib.up_down_area(*true))
+    try:
+      vertices, faces, _ = export.face_mesh(
+          networks.g_graphdef, networks.g_params, latents, config,
+          resolution)
+    except ValueError:  # no surface: nothing covered
+      for name in names[:-1]:
+        results[name].append(0.0 if name == "mesh_coverage" else np.nan)
+      continue
+    cams = camera_lib.make_camera(held_out.yaw[i], held_out.pitch[i],
+                                  held_out.radius[i], held_out.fov[i])
+    depth = mesh_lib.render_depth(vertices, faces, cams,
+                                  held_out.depth.shape[-1])
+    mask = np.asarray(held_out.mask[i], bool)
+    hit = mask & np.isfinite(depth)
+    errors_ = metrics.depth_errors(np.nan_to_num(depth, nan=1.0),
+                                   held_out.depth[i], hit, head_size(config))
+    # Over all views: the mean of the per-view values, weighted by pixels.
+    weight = hit.sum((1, 2))
+    for key in ("abs_rel_head", "abs_rel_head_offset"):
+      values = np.asarray(errors_[key])
+      valid = weight > 0
+      results[f"mesh_depth_{key}"].append(
+          float(np.sum(values[valid] * weight[valid]) / weight.sum())
+          if weight.sum() else np.nan)
+    results["mesh_coverage"].append(float(hit.sum() / max(mask.sum(), 1)))
+    results["mesh_up_down_area"].append(mesh_lib.up_down_area(vertices,
+                                                              faces))
+  return {k: np.asarray(v, np.float64) for k, v in results.items()}
 
 
 def evaluate(config, networks: structs.Networks, *,
              num_identities: int | None = None, refine_steps: int = 0,
-             seed: int = 0, batch_size: int | None = None) -> dict:
+             seed: int = 0, batch_size: int | None = None,
+             sets=tuple(held_out_lib.SETS), judge=None,
+             mesh_resolution: int = 0) -> dict:
   """Reconstruction metrics on the synthetic test identities.
 
   Each identity's view 0 is encoded by Q (``reconstruct.encode``), then, if
@@ -272,9 +427,8 @@ def evaluate(config, networks: structs.Networks, *,
   every view. ``batch_size`` identities are reconstructed and scored per
   compiled call (the last batch is padded).
 
-  Identity metrics (``identity_cosine_*``, ``identity_consistency_random``)
-  need the face-recognition network E2; a run trained without the identity
-  or perceptual losses has none, and reports them as NaN.
+  E2 metrics need the run's E2; judge metrics a ``judge``; without them they
+  are NaN.
 
   Args:
     config: the run's config.
@@ -283,95 +437,138 @@ def evaluate(config, networks: structs.Networks, *,
     refine_steps: test-time optimisation steps per batch (0: Q only).
     seed: seed of the random prior codes.
     batch_size: identities per call; ``config.train.batch_size`` if None.
+    sets: the held-out sets to score (``data.held_out.SETS`` keys).
+    judge: ``(graphdef, params)`` of the judge network, or None.
+    mesh_resolution: score the exported meshes at this grid side (0: no).
 
   Returns:
-    Flat dict: ``{psnr, ssim, depth_abs_rel_head, depth_abs_rel,
-    depth_scale_invariant, identity_cosine}_{novel,input}``,
-    ``identity_cosine_gt_novel`` (E2 cosine between the input and the true
-    novel views: the ceiling of ``identity_cosine_novel``),
-    ``pose_error_deg``, ``yaw_error_deg``, ``pitch_error_deg``,
-    ``identity_consistency_random``, and the counts ``num_identities``,
-    ``num_novel_views``, ``refine_steps``. PSNR is +inf for a perfect
-    render; a NaN mean means no image could be scored.
+    Flat dict of ``<set>/<metric>`` floats (see the module docstring) and
+    ``identity_consistency_random``.
 
   Raises:
     errors.CheckpointError: the run has no Q.
     errors.ConfigError: the data set is not ``synthetic_faces``.
   """
   check_evaluable(config, networks)
-  held_out = held_out_lib.load(config.data, num_identities)
-  n = held_out.num_identities
-  batch = max(1, min(batch_size or config.train.batch_size, n))
+  judge_graphdef, judge_params = judge or (None, None)
+  mean_image = mean_training_image(config.data)
   reference = jax.tree.leaves(networks.g_params)[0]
-  chunks = []
-  for start in range(0, n, batch):
-    # Repeating the last identity pads every batch to one shape (one
-    # compile); the copies are dropped below.
-    rows = np.minimum(np.arange(start, start + batch), n - 1)
-    part = sharding.replicate_like(
-        jax.tree.map(lambda a, r=rows: np.asarray(a)[r], held_out), reference)
-    inputs = part.images[:, INPUT_VIEW]
-    estimate = reconstruct.encode(networks, inputs)
-    g_params = networks.g_params
-    if refine_steps > 0:
-      estimate, g_params, _ = reconstruct.refine(
-          networks, config, inputs, estimate, steps=refine_steps)
-    out = _identity_metrics_jit(
-        networks.g_graphdef, g_params, networks.e2_graphdef,
-        networks.e2_params, estimate, part, head_size=head_size(config),
-        render_fn=render)
-    keep = min(batch, n - start)
-    chunks.append(jax.tree.map(lambda a, k=keep: a[:k],
-                               sharding.to_host(out)))
-  per_identity = jax.tree.map(lambda *a: np.concatenate(a), *chunks)
+  judge_params = sharding.replicate_like(judge_params, reference)
+  results = {}
+  for held_out_set in sets:
+    held_out = held_out_lib.load(config.data, num_identities, held_out_set)
+    n = held_out.num_identities
+    batch = max(1, min(batch_size or config.train.batch_size, n))
+    chunks, estimates = [], []
+    for start in range(0, n, batch):
+      # Repeating the last identity pads every batch to one shape (one
+      # compile); the copies are dropped below.
+      rows = np.minimum(np.arange(start, start + batch), n - 1)
+      part = sharding.replicate_like(
+          jax.tree.map(lambda a, r=rows: np.asarray(a)[r], held_out),
+          reference)
+      inputs = part.images[:, INPUT_VIEW]
+      estimate = reconstruct.encode(networks, inputs)
+      g_params = networks.g_params
+      if refine_steps > 0:
+        estimate, g_params, _ = reconstruct.refine(
+            networks, config, inputs, estimate, steps=refine_steps)
+      out = _view_metrics_jit(
+          networks.g_graphdef, g_params, networks.e2_graphdef,
+          networks.e2_params, judge_graphdef, judge_params, estimate, part,
+          mean_image, head_size=head_size(config), render_fn=render)
+      keep = min(batch, n - start)
+      chunks.append(jax.tree.map(lambda a, k=keep: a[:k],
+                                 sharding.to_host(out)))
+      estimates.append(jax.tree.map(lambda a, k=keep: a[:k],
+                                    sharding.to_host(estimate)))
+    per_view = jax.tree.map(lambda *a: np.concatenate(a), *chunks)
+    results.update(summarize(per_view, yaw_differences(held_out),
+                             refine_steps=refine_steps,
+                             prefix=f"{held_out_set}/"))
+    if mesh_resolution:
+      estimate = jax.tree.map(lambda *a: np.concatenate(a), *estimates)
+      meshes = mesh_metrics(networks, config, estimate, held_out,
+                            resolution=mesh_resolution)
+      results.update({f"{held_out_set}/{k}": v for k, v in
+                      metrics.summarize(meshes).items()})
   views = sharding.replicate_like(random_views(config, seed), reference)
   consistency = sharding.to_host(_random_consistency_jit(
       networks.g_graphdef, networks.g_params, networks.e2_graphdef,
       networks.e2_params, views, render_fn=render))
-  return summarize(per_identity, consistency, refine_steps=refine_steps)
+  results.update(metrics.summarize(
+      {"identity_consistency_random": consistency}))
+  return results
 
 
-@functools.partial(jax.jit, static_argnames=("head_size", "render_fn"))
-def _held_out_step(networks: structs.Networks, held_out: structs.HeldOut,
-                   views: RandomViews, *, head_size: float, render_fn):
-  """Encode, render and score ``held_out`` and the random codes at once."""
+@functools.partial(jax.jit, static_argnames=("judge_graphdef", "head_size",
+                                             "render_fn"))
+def _held_out_step(networks: structs.Networks, judge_graphdef, judge_params,
+                   held_out: structs.HeldOut, mean_image, *,
+                   head_size: float, render_fn):
+  """Encode, render and score ``held_out`` at once."""
   estimate = reconstruct.encode(networks, held_out.images[:, INPUT_VIEW])
-  per_identity = _identity_metrics(
+  return _view_metrics(
       networks.g_graphdef, networks.g_params, networks.e2_graphdef,
-      networks.e2_params, estimate, held_out, head_size=head_size,
-      render_fn=render_fn)
-  consistency = _random_consistency(
-      networks.g_graphdef, networks.g_params, networks.e2_graphdef,
-      networks.e2_params, views, render_fn=render_fn)
-  return per_identity, consistency
+      networks.e2_params, judge_graphdef, judge_params, estimate, held_out,
+      mean_image, head_size=head_size, render_fn=render_fn)
 
 
 def can_log_held_out(config) -> bool:
-  """Whether a run trains Q on data with held-out 3D ground truth."""
+  """Whether a run's data has held-out 3D ground truth."""
   return (config.data.name == "synthetic_faces"
           and config.data.test_identities > 0)
 
 
-def held_out_metrics(networks: structs.Networks, config,
-                     held_out: structs.HeldOut, views: RandomViews) -> dict:
-  """``evaluate``'s metrics (Q only, no refinement) of a fixed batch.
+@flax.struct.dataclass
+class HeldOutBatch:
+  """What training scores: each set's first identities and the baselines.
 
-  One compiled call whatever the step, so it is cheap to repeat during
-  training. Every process must call it (the parameters may span hosts).
+  Attributes:
+    sets: {set name: ``structs.HeldOut``}.
+    mean_image: [s, s, 3] the mean training image in [0, 255].
+  """
+
+  sets: dict
+  mean_image: jax.Array
+
+
+def load_held_out_batch(config, num_identities: int) -> HeldOutBatch:
+  """The fixed batch training logs (host arrays), read once."""
+  return HeldOutBatch(
+      sets={name: held_out_lib.load(config.data, num_identities, name)
+            for name in held_out_lib.SETS},
+      mean_image=mean_training_image(config.data))
+
+
+def held_out_metrics(networks: structs.Networks, config,
+                     batch: HeldOutBatch, judge=None) -> dict:
+  """``evaluate``'s metrics (Q only, no refinement, no mesh) of a batch.
+
+  One compiled call per set whatever the step, so it is cheap to repeat
+  during training. Every process must call it (the parameters may span
+  hosts).
 
   Args:
     networks: the current networks (with Q).
     config: run config.
-    held_out: from ``data.held_out.load`` (host or device arrays).
-    views: from ``random_views``.
+    batch: from ``load_held_out_batch``.
+    judge: ``(graphdef, params)`` of the judge network, or None.
 
   Returns:
-    The dict ``evaluate`` returns.
+    The ``<set>/<metric>`` entries ``evaluate`` returns.
   """
+  judge_graphdef, judge_params = judge or (None, None)
   reference = jax.tree.leaves(networks.g_params)[0]
-  per_identity, consistency = _held_out_step(
-      networks, sharding.replicate_like(held_out, reference),
-      sharding.replicate_like(views, reference),
-      head_size=head_size(config), render_fn=render)
-  return summarize(sharding.to_host(per_identity),
-                   sharding.to_host(consistency), refine_steps=0)
+  results = {}
+  for name, held_out in batch.sets.items():
+    per_view = _held_out_step(
+        networks, judge_graphdef,
+        sharding.replicate_like(judge_params, reference),
+        sharding.replicate_like(held_out, reference),
+        sharding.replicate_like(batch.mean_image, reference),
+        head_size=head_size(config), render_fn=render)
+    results.update(summarize(sharding.to_host(per_view),
+                             yaw_differences(held_out), refine_steps=0,
+                             prefix=f"{name}/"))
+  return results

@@ -152,21 +152,50 @@ def write_face(out_dir: pathlib.Path, *, g_graphdef, g_params, latents,
   return dict(pose=pose, files=paths)
 
 
-def _write_mesh(stem, g_graphdef, g_params, latents, config,
-                resolution: int, level: float | None = None) -> dict:
-  half = rays_lib.box_half_size(config.render)
+def face_mesh(g_graphdef, g_params, latents, config, resolution: int,
+              level: float | None = None, views=None):
+  """(vertices, faces, level) of one face's density surface.
+
+  Args:
+    g_graphdef, g_params: the generator.
+    latents: ``structs.Latents`` with batch 1.
+    config: run config.
+    resolution: marching-cubes grid side.
+    level: the surface's density; None for where the renders see it
+      (``mesh.surface_level``), or the fixed rule if nothing is opaque.
+    views: ``(renders, cameras)`` to find the level from; the colour views
+      if None.
+
+  Raises:
+    ValueError: the level leaves no surface in the grid.
+  """
+  if level is None:
+    renders, cams = views or colour_views(g_graphdef, g_params, latents,
+                                          config)
+    level = mesh_lib.surface_level(g_graphdef, g_params, latents,
+                                   renders.surface_depth, renders.opacity,
+                                   cams)
+  level = mesh_lib.default_threshold(config, level)
+  grid = mesh_lib.density_grid(g_graphdef, g_params, latents, resolution)
+  vertices, faces = mesh_lib.extract_mesh(grid, level,
+                                          rays_lib.box_half_size(config.render))
+  return vertices, faces, level
+
+
+def colour_views(g_graphdef, g_params, latents, config):
+  """(renders, cameras) of one face from the views that colour its mesh."""
   cams = [ring_cameras(config, COLOUR_YAWS, pitch=np.deg2rad(p))
           for p in COLOUR_PITCHES_DEGREES]
   cams = jax.tree.map(lambda *x: jnp.concatenate(x), *cams)
-  views = _render_all(g_graphdef, g_params, latents, cams)
-  if level is None:
-    # Where the renders see the surface; the fixed rule if nothing is opaque.
-    level = mesh_lib.surface_level(g_graphdef, g_params, latents,
-                                   views.surface_depth, views.opacity, cams)
-  level = mesh_lib.default_threshold(config, level)
-  grid = mesh_lib.density_grid(g_graphdef, g_params, latents, resolution)
+  return _render_all(g_graphdef, g_params, latents, cams), cams
+
+
+def _write_mesh(stem, g_graphdef, g_params, latents, config,
+                resolution: int, level: float | None = None) -> dict:
+  views, cams = colour_views(g_graphdef, g_params, latents, config)
   try:
-    vertices, faces = mesh_lib.extract_mesh(grid, level, half)
+    vertices, faces, level = face_mesh(g_graphdef, g_params, latents, config,
+                                       resolution, level, (views, cams))
   except ValueError as e:  # e.g. an untrained generator has no surface
     message = f"no mesh for {stem.parent.name}: {e}"
     errors.report(message)

@@ -109,6 +109,13 @@ def _parser() -> argparse.ArgumentParser:
                         help="JSON path (default WORKDIR/eval/...)")
   evaluate.add_argument("--refine-steps", type=int, default=0)
   evaluate.add_argument("--num-identities", type=int, default=None)
+  evaluate.add_argument("--judge", default=None,
+                        help="identity judge directory (default: the run's "
+                             "identity.judge_dir)")
+  evaluate.add_argument("--mesh-resolution", type=int, default=64,
+                        help="grid side of the scored meshes; 0 skips them")
+  evaluate.add_argument("--sets", default="clean,wild",
+                        help="held-out sets to score: clean, wild or both")
 
   giraffe = sub.add_parser(
       "import-giraffe", allow_abbrev=False,
@@ -212,7 +219,9 @@ def _dispatch(args, config, overrides) -> dict | None:
           mesh_level=args.mesh_level),
       "evaluate": lambda: commands.evaluate(
           args.workdir, args.out, refine_steps=args.refine_steps,
-          num_identities=args.num_identities, overrides=overrides),
+          num_identities=args.num_identities, overrides=overrides,
+          judge=args.judge, mesh_resolution=args.mesh_resolution,
+          sets=[s for s in args.sets.split(",") if s]),
       "import-identity": lambda: commands.import_identity(
           args.arch, args.checkpoint, args.out),
   }

@@ -372,3 +372,94 @@ def write_mesh(path_stem, vertices, faces, colors) -> dict:
     files.write_atomic(path, data.encode() if isinstance(data, str) else data)
     paths[file_type] = str(path)
   return paths
+
+
+def _ray_triangle_distances(origins, directions, triangles):
+  """Distance along each ray to each triangle (Moller-Trumbore), inf if none.
+
+  Args:
+    origins: [r, 3] ray origins.
+    directions: [r, 3] unit directions.
+    triangles: [f, 3, 3] corner positions.
+
+  Returns:
+    [r, f] distances; inf where a ray misses a triangle or hits behind.
+  """
+  a, b, c = triangles[:, 0], triangles[:, 1], triangles[:, 2]
+  edge1, edge2 = b - a, c - a  # [f, 3]
+  p = jnp.cross(directions[:, None], edge2[None])  # [r, f, 3]
+  det = jnp.sum(edge1[None] * p, -1)
+  safe = jnp.where(jnp.abs(det) < 1e-12, 1.0, det)
+  offset = origins[:, None] - a[None]
+  u = jnp.sum(offset * p, -1) / safe
+  q = jnp.cross(offset, edge1[None])
+  v = jnp.sum(directions[:, None] * q, -1) / safe
+  t = jnp.sum(edge2[None] * q, -1) / safe
+  hit = ((jnp.abs(det) >= 1e-12) & (u >= 0) & (v >= 0) & (u + v <= 1)
+         & (t > 0))
+  return jnp.where(hit, t, jnp.inf)
+
+
+@functools.partial(jax.jit, static_argnames=("chunk",))
+def _nearest_hits(origins, directions, triangles, chunk: int):
+  """[r] distance to the nearest triangle, faces taken ``chunk`` at a time."""
+  chunks = triangles.reshape(-1, chunk, 3, 3)
+  nearest = jax.lax.map(
+      lambda tris: jnp.min(_ray_triangle_distances(origins, directions,
+                                                   tris), axis=1), chunks)
+  return jnp.min(nearest, axis=0)
+
+
+def render_depth(vertices, faces, cameras: structs.Camera, size: int,
+                 chunk: int = 2048) -> np.ndarray:
+  """Camera-axis depth of a mesh, one ray per pixel centre.
+
+  The rays are ``rays.pixel_rays``' (the data's camera model), so the map
+  lines up with ground-truth depth maps of the same cameras.
+
+  Args:
+    vertices: [v, 3] world positions.
+    faces: [f, 3] vertex indices.
+    cameras: n cameras.
+    size: image side.
+    chunk: triangles per step (memory, not the result).
+
+  Returns:
+    float32 [n, size, size]; NaN where a ray misses the mesh.
+  """
+  triangles = np.asarray(vertices, np.float32)[np.asarray(faces)]
+  # Degenerate padding triangles (all corners at one point) are never hit;
+  # rounding the count up to a power of two bounds the number of compiles.
+  total = max(chunk, 1 << int(np.ceil(np.log2(max(len(triangles), 1)))))
+  padded = np.zeros((total, 3, 3), np.float32)
+  padded[:len(triangles)] = triangles
+  rays = rays_lib.pixel_rays(cameras, size, size)
+  depth = []
+  for i in range(rays.origins.shape[0]):
+    distance = _nearest_hits(rays.origins[i], rays.directions[i],
+                             jnp.asarray(padded), min(chunk, total))
+    depth.append(np.asarray(distance * rays.z_scale[i]))
+  depth = np.stack(depth).reshape(-1, size, size)
+  return np.where(np.isfinite(depth), depth, np.nan).astype(np.float32)
+
+
+def up_down_area(vertices, faces, threshold: float = 0.8) -> float:
+  """Share of the surface area whose normal is near straight up or down.
+
+  A face counts when ``|n_y| > threshold`` (0.8: within 37 degrees of the
+  vertical). A sphere scores ``1 - threshold`` (0.2); a stack of horizontal
+  plates scores near 1.
+
+  Args:
+    vertices: [v, 3] positions (y up).
+    faces: [f, 3] vertex indices.
+    threshold: on the normal's vertical component.
+
+  Returns:
+    The area fraction in [0, 1].
+  """
+  corners = np.asarray(vertices, np.float64)[np.asarray(faces)]
+  cross = np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
+  area = np.linalg.norm(cross, axis=-1)
+  vertical = np.abs(cross[:, 1]) / np.maximum(area, 1e-30)
+  return float(np.sum(area[vertical > threshold]) / max(np.sum(area), 1e-30))

@@ -85,7 +85,50 @@ def ssim(a, b, max_value: float = 1.0):
                      filter_sigma=SSIM_FILTER_SIGMA)
 
 
-def _masked_mean(values, mask):
+def psnr_masked(a, b, mask, max_value: float = 1.0):
+  """PSNR over the pixels of ``mask`` only (all channels).
+
+  Args:
+    a: [batch, h, w, c] images in [0, max_value].
+    b: [batch, h, w, c] images in [0, max_value].
+    mask: [batch, h, w] bool, e.g. the head's pixels.
+    max_value: the largest possible pixel value.
+
+  Returns:
+    [batch] PSNR in dB; +inf where the masked pixels agree, NaN where the
+    mask is empty.
+  """
+  a, b = _float(a), _float(b)
+  mse = masked_mean(jnp.mean(jnp.square(a - b), axis=-1), mask)
+  return 10.0 * jnp.log10(max_value ** 2 / mse)
+
+
+def ssim_masked(a, b, mask, max_value: float = 1.0):
+  """SSIM averaged over the pixels of ``mask`` (``ssim``'s window and constants).
+
+  The SSIM map exists where the 11x11 window fits in the image; a masked
+  pixel counts when the window centred on it fits.
+
+  Args:
+    a: [batch, h, w, c] images in [0, max_value].
+    b: [batch, h, w, c] images in [0, max_value].
+    mask: [batch, h, w] bool.
+    max_value: the largest possible pixel value.
+
+  Returns:
+    [batch] mean SSIM over the mask; NaN where no masked pixel counts.
+  """
+  a, b = _float(a), _float(b)
+  ssim(a[:1], b[:1], max_value)  # the same shape checks
+  ssim_map = jnp.mean(dm_pix.ssim(
+      a, b, max_val=max_value, filter_size=SSIM_FILTER_SIZE,
+      filter_sigma=SSIM_FILTER_SIGMA, return_map=True), axis=-1)
+  border = SSIM_FILTER_SIZE // 2
+  inner = jnp.asarray(mask, bool)[:, border:-border, border:-border]
+  return masked_mean(ssim_map, inner)
+
+
+def masked_mean(values, mask):
   """Mean of [batch, h, w] ``values`` over ``mask``; NaN where it is empty."""
   count = jnp.sum(mask, axis=(1, 2))
   total = jnp.sum(jnp.where(mask, values, 0.0), axis=(1, 2))
@@ -110,6 +153,9 @@ def depth_errors(pred, gt, mask, head_size: float) -> dict:
   Returns:
     Dict of [batch] arrays, NaN for images with an empty mask:
       * ``abs_rel_head``: mean |pred - gt| / head_size.
+      * ``abs_rel_head_offset``: the same after the best single offset of
+        pred along the camera axis (the median of gt - pred), so that a
+        shape in the wrong place shows here as right.
       * ``abs_rel``: mean |pred - gt| / gt.
       * ``scale_invariant``: Eigen et al. 2014's scale-invariant log error
         (their lambda = 1), returned as its square root, i.e. the standard
@@ -125,15 +171,20 @@ def depth_errors(pred, gt, mask, head_size: float) -> dict:
   gt = jnp.where(mask, gt, 1.0)
   abs_diff = jnp.abs(pred - gt)
   log_ratio = jnp.log(pred) - jnp.log(gt)
-  mean_d = _masked_mean(log_ratio, mask)
+  mean_d = masked_mean(log_ratio, mask)
   # Two passes, mean((d - mean d)^2): the one-pass mean(d^2) - (mean d)^2
   # cancels catastrophically in float32 when pred is a scaled gt, leaving
   # errors of ~1e-4 where the answer is 0.
-  variance = _masked_mean(jnp.square(log_ratio - mean_d[:, None, None]), mask)
+  variance = masked_mean(jnp.square(log_ratio - mean_d[:, None, None]), mask)
   head_size = jnp.asarray(head_size, abs_diff.dtype)
+  # The best single offset for an L1 error is the median difference: what
+  # is left is the error of the shape, not of its placement along the ray.
+  offset = jnp.nanmedian(jnp.where(mask, gt - pred, jnp.nan), axis=(1, 2))
+  shifted = jnp.abs(pred + offset[:, None, None] - gt)
   return {
-      "abs_rel_head": _masked_mean(abs_diff, mask) / head_size,
-      "abs_rel": _masked_mean(abs_diff / gt, mask),
+      "abs_rel_head": masked_mean(abs_diff, mask) / head_size,
+      "abs_rel_head_offset": masked_mean(shifted, mask) / head_size,
+      "abs_rel": masked_mean(abs_diff / gt, mask),
       "scale_invariant": jnp.sqrt(variance),
   }
 

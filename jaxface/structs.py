@@ -172,6 +172,8 @@ class HeldOut:
     radius: float32 [n, v].
     fov: float32 [n, v] full field of view in radians.
     identity: int64 [n] global identity ids.
+    shape_params: float32 [n, p] the heads' shape parameters.
+    expression: float32 [n, v, e] each view's expression.
   """
 
   images: jax.Array
@@ -182,6 +184,8 @@ class HeldOut:
   radius: jax.Array
   fov: jax.Array
   identity: jax.Array
+  shape_params: jax.Array
+  expression: jax.Array
 
   @property
   def num_identities(self) -> int:

@@ -10,7 +10,9 @@ import pathlib
 import time
 
 import jax
+import numpy as np
 import tqdm
+from jax.experimental import multihost_utils
 
 from jaxface import checkpoint as checkpoint_lib
 from jaxface import errors
@@ -21,7 +23,6 @@ from jaxface import sharding
 from jaxface import train_state as train_state_lib
 from jaxface import train_step as train_step_lib
 from jaxface import workdir as workdir_lib
-from jaxface.data import held_out as held_out_lib
 from jaxface.data import input_pipeline
 
 
@@ -124,6 +125,10 @@ def train_and_evaluate(config, workdir) -> train_state_lib.TrainState:
 
   pending = []  # (step, metrics on device) not yet checked for finiteness
   last_log = (start_step, time.perf_counter())
+  # A wall-time budget (e.g. for comparisons at equal cost) ends the run
+  # early, with a checkpoint, as if num_steps were reached.
+  deadline = (time.perf_counter() + 60.0 * config.train.max_minutes
+              if config.train.max_minutes else None)
   step = start_step
   try:
     while step < num_steps:
@@ -132,6 +137,8 @@ def train_and_evaluate(config, workdir) -> train_state_lib.TrainState:
       step += 1
       pending.append((step, metrics))
       progress.update(1)
+      if deadline is not None and _past(deadline):
+        num_steps = step  # this step is the last: saved and sampled
 
       log_now = step % config.log.every_steps == 0 or step == num_steps
       save_now = (ckpt.manager.should_save(step) or step == num_steps
@@ -169,6 +176,14 @@ def train_and_evaluate(config, workdir) -> train_state_lib.TrainState:
   return state
 
 
+def _past(deadline: float) -> bool:
+  """Whether ``deadline`` has passed, as process 0 sees it (all agree)."""
+  past = time.perf_counter() > deadline
+  if jax.process_count() > 1:
+    past = bool(multihost_utils.broadcast_one_to_all(np.asarray(past)))
+  return past
+
+
 def _log_metrics(writer, progress, metrics, step: int, rate: float):
   """Training scalars to TensorBoard, the losses to the progress bar."""
   host = jax.device_get(metrics)
@@ -195,25 +210,28 @@ def _periodic_summaries(state, config, step: int, writer, held_out):
       writer.add_image("samples/ema", sampling.make_grid(views), step,
                        dataformats="HWC")
   if held_out is not None and step % lc.eval_every_steps == 0:
-    results = evaluate.held_out_metrics(state.networks(), config, *held_out)
+    batch, judge = held_out
+    results = evaluate.held_out_metrics(state.networks(), config, batch,
+                                        judge)
     if writer is not None:
       for name, value in results.items():
-        if name not in ("num_identities", "num_novel_views", "refine_steps"):
+        if not name.split("/")[-1].startswith(("num_", "refine_steps")):
           writer.add_scalar(f"eval/{name}", value, step)
 
 
 def _held_out_batch(config, state):
-  """(held-out batch, random views) logged during training, or None.
+  """(held-out batch, judge) that training logs metrics on, or None.
 
   Only runs that train Q on ``synthetic_faces`` with test identities log
-  held-out metrics; the batch is the first ``log.eval_num_identities``
-  test identities, read once.
+  held-out metrics; the batch is each held-out set's first
+  ``log.eval_num_identities`` identities, read once.
   """
   if (not config.log.get("eval_every_steps", 0)
       or state.branch_params is None or not evaluate.can_log_held_out(config)):
     return None
   num = int(config.log.get("eval_num_identities", 8))
-  return held_out_lib.load(config.data, num), evaluate.random_views(config)
+  return (evaluate.load_held_out_batch(config, num),
+          workdir_lib.judge(config))
 
 
 def write_samples(state, config, workdir: pathlib.Path, seed: int = 0):

@@ -47,13 +47,15 @@ ADDED_ENTRIES = {
     "neural_renderer": dict(blur=False),
     "disc": dict(use_bias=True, input_range=(-1.0, 1.0)),
     "train": dict(update_order="d_then_g"),
+    "identity": dict(judge_dir=""),
 }
 RENAMED_ENTRIES = {("optim", "e_lr"): ("optim", "branch_lr")}
 # field.background was a bool: a map of ray direction, or nothing.
 _OLD_BACKGROUNDS = {True: "direction", False: "none"}
 # Config paths that name files; stored absolute so a run is found from any
 # directory.
-PATH_ENTRIES = (("data", "data_dir"), ("identity", "encoder_dir"))
+PATH_ENTRIES = (("data", "data_dir"), ("identity", "encoder_dir"),
+                ("identity", "judge_dir"))
 
 
 def _absolute(path: str) -> str:
@@ -163,6 +165,32 @@ def identity_encoder(config, workdir, *, training: bool):
         f"cannot read the identity encoder in {source}: "
         f"{str(e).strip().splitlines()[0]}") from e
   return graphdef, state, identity.embedding_dim(nnx.merge(graphdef, state))
+
+
+def judge(config, directory=None):
+  """``(graphdef, params)`` of the identity judge, or None if there is none.
+
+  The judge is a face-recognition network that neither training nor
+  refinement uses, so that evaluation can score identity with a network
+  the method never optimised (``evaluate``).
+
+  Args:
+    config: the run's config (``identity.judge_dir``).
+    directory: overrides ``identity.judge_dir``.
+
+  Raises:
+    errors.ConfigError: the directory holds no readable identity encoder.
+  """
+  directory = directory or config.identity.get("judge_dir", "")
+  if not directory:
+    return None
+  try:
+    graphdef, state, _ = identity_import.load_identity_encoder(directory)
+  except (OSError, ValueError) as e:
+    raise errors.ConfigError(
+        f"cannot read the identity judge in {directory}: "
+        f"{str(e).strip().splitlines()[0]}") from e
+  return graphdef, nnx.to_pure_dict(state)
 
 
 def _split_abstract(module):

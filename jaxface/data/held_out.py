@@ -1,8 +1,8 @@
 """The held-out test identities as one array batch, for evaluation.
 
-The synthetic test split holds identities never seen in training, each
+The synthetic test splits hold identities never seen in training, each
 rendered from several cameras with ground-truth pose, depth and head mask.
-``load`` regroups its examples by identity, with the input view first.
+``load`` regroups a split's examples by identity, with the input view first.
 """
 
 import numpy as np
@@ -15,13 +15,21 @@ from jaxface.data import input_pipeline
 INPUT_VIEW = 0
 
 
-def load(data_config, num_identities: int | None = None) -> structs.HeldOut:
-  """Reads the test split into a ``HeldOut`` (host numpy arrays).
+# The held-out sets: {name: split}. "clean": every view under the input
+# view's expression, light and background, so only 3D is scored; "wild":
+# each view with its own, as photos come.
+SETS = {"clean": "test_clean", "wild": "test"}
+
+
+def load(data_config, num_identities: int | None = None,
+         held_out_set: str = "clean") -> structs.HeldOut:
+  """Reads a held-out set into a ``HeldOut`` (host numpy arrays).
 
   Args:
     data_config: the run's ``data`` section (``synthetic_faces``).
     num_identities: the first (lowest-id) test identities to keep; all if
       None, at most as many as the split holds.
+    held_out_set: a key of ``SETS``.
 
   Returns:
     A ``structs.HeldOut`` ordered by identity id, views by view index.
@@ -41,7 +49,10 @@ def load(data_config, num_identities: int | None = None) -> structs.HeldOut:
         f"need at least one identity to evaluate, got {num_identities}")
   if data_config.test_identities < 1:
     raise errors.DataError("the data set has no test identities")
-  source = input_pipeline.make_source(data_config, "test")
+  if held_out_set not in SETS:
+    raise errors.ConfigError(f"unknown held-out set {held_out_set!r}; one "
+                             f"of {list(SETS)}")
+  source = input_pipeline.make_source(data_config, SETS[held_out_set])
   # The builder stores examples in hash order: regroup them by identity.
   by_identity = {}
   for i in range(len(source)):
@@ -78,4 +89,7 @@ def load(data_config, num_identities: int | None = None) -> structs.HeldOut:
       pitch=gather(lambda e: e["pose"]["pitch"], np.float32),
       radius=gather(lambda e: e["pose"]["radius"], np.float32),
       fov=gather(lambda e: e["pose"]["fov"], np.float32),
-      identity=np.asarray(ids, np.int64))
+      identity=np.asarray(ids, np.int64),
+      shape_params=np.asarray([by_identity[i][INPUT_VIEW]["shape_params"]
+                               for i in ids], np.float32),
+      expression=gather(lambda e: e["expression"], np.float32))

@@ -18,8 +18,12 @@ without TensorFlow::
 
 Train and test identities are disjoint (test ids start at
 ``TEST_ID_OFFSET``), and every test identity has at least 4 views so that
-single-view-in / other-views-out evaluation works. Everything is a pure
-function of the seed: the same settings give the same bytes.
+single-view-in / other-views-out evaluation works. The test identities come
+twice: ``test`` ("in the wild": each view with its own expression, light
+and background) and ``test_clean`` (the same cameras, every view under view
+0's expression, light and background, so that a perfect 3D reconstruction
+of view 0 renders every other view exactly). Everything is a pure function
+of the seed: the same settings give the same bytes.
 """
 
 import dataclasses
@@ -198,11 +202,16 @@ def render_heads(shape_params, expression, colors, camera, lighting, size, *,
 
 
 @functools.partial(jax.jit, static_argnames=(
-    "prior", "size", "supersample", "num_steps", "shadow_steps"))
+    "prior", "size", "supersample", "num_steps", "shadow_steps", "clean"))
 def _render_batch(identity_ids, view_ids, seed, *, prior, size, supersample,
-                  num_steps, shadow_steps):
+                  num_steps, shadow_steps, clean=False):
   shape_params, colors = identity_params(seed, identity_ids)
   cam, expression, lighting = view_params(seed, identity_ids, view_ids, prior)
+  if clean:
+    # Every view under view 0's expression, light and (light-made)
+    # background: only the camera changes from view to view.
+    _, expression, lighting = view_params(
+        seed, identity_ids, jnp.zeros_like(view_ids), prior)
   out = render_heads(shape_params, expression, colors, cam, lighting, size,
                      supersample=supersample, num_steps=num_steps,
                      shadow_steps=shadow_steps)
@@ -232,13 +241,16 @@ def batch_size_for(config: SyntheticFacesConfig) -> int:
   return max(1, min(64, _RAYS_PER_BATCH // rays))
 
 
-def render_examples(config: SyntheticFacesConfig, identity_ids, view_ids):
+def render_examples(config: SyntheticFacesConfig, identity_ids, view_ids,
+                    clean: bool = False):
   """Renders (identity, view) pairs exactly as the builder stores them.
 
   Args:
     config: data set settings.
     identity_ids: [n] global identity ids.
     view_ids: [n] view indices.
+    clean: render every view with view 0's expression, light and
+      background (the ``test_clean`` split).
 
   Returns:
     A dict of numpy arrays with a leading [n] axis (feature names as in the
@@ -260,7 +272,7 @@ def render_examples(config: SyntheticFacesConfig, identity_ids, view_ids):
         jnp.asarray(ids, jnp.int32), jnp.asarray(views, jnp.int32),
         jnp.uint32(config.seed), prior=config.camera, size=config.size,
         supersample=config.supersample, num_steps=config.num_steps,
-        shadow_steps=config.shadow_steps)
+        shadow_steps=config.shadow_steps, clean=clean)
     out = jax.tree.map(lambda a: np.asarray(a)[:batch - pad], out)
     chunks.append(out)
   out = jax.tree.map(lambda *a: np.concatenate(a), *chunks)
@@ -273,7 +285,7 @@ def split_ids(config: SyntheticFacesConfig, split: str):
   """(identity_ids [n], view_ids [n]) of every example of a split."""
   if split == "train":
     ids, views = np.arange(config.train_identities), config.views
-  elif split == "test":
+  elif split in ("test", "test_clean"):
     ids = TEST_ID_OFFSET + np.arange(config.test_identities)
     views = config.test_views
   else:
@@ -289,8 +301,9 @@ def split_ids(config: SyntheticFacesConfig, split: str):
 class SyntheticFaces(tfds.core.GeneratorBasedBuilder):
   """Synthetic 3D faces with pose, depth, mask and identity ground truth."""
 
-  VERSION = tfds.core.Version("1.0.0")
-  RELEASE_NOTES = {"1.0.0": "First release."}
+  VERSION = tfds.core.Version("1.1.0")
+  RELEASE_NOTES = {"1.0.0": "First release.",
+                   "1.1.0": "The test_clean split."}
 
   @tfds.core.utils.classproperty
   @classmethod
@@ -358,13 +371,14 @@ class SyntheticFaces(tfds.core.GeneratorBasedBuilder):
     del dl_manager  # Nothing to download.
     config = self.builder_config
     total = (config.train_identities * config.views
-             + config.test_identities * config.test_views)
+             + 2 * config.test_identities * config.test_views)
     self._bar = tqdm.tqdm(total=total, desc=f"Rendering {config.name}",
                           unit="img", disable=not self._progress)
     # tfds cannot write an empty split, so a split without identities is
     # left out.
     counts = {"train": config.train_identities,
-              "test": config.test_identities}
+              "test": config.test_identities,
+              "test_clean": config.test_identities}
     return {split: self._generate_examples(split)
             for split, count in counts.items() if count > 0}
 
@@ -374,7 +388,8 @@ class SyntheticFaces(tfds.core.GeneratorBasedBuilder):
     batch = batch_size_for(config)
     for start in range(0, len(identity_ids), batch):
       out = render_examples(config, identity_ids[start:start + batch],
-                            view_ids[start:start + batch])
+                            view_ids[start:start + batch],
+                            clean=split == "test_clean")
       for i in range(len(out["identity"])):
         example = jax.tree.map(lambda a, i=i: a[i], out)
         key = f"{example['identity']:08d}_{example['view']:04d}"
