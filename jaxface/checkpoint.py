@@ -29,7 +29,9 @@ def _flat_shapes(tree) -> dict[str, tuple]:
   """{'a/b/0/kernel': shape} for a tree of arrays or orbax metadata."""
   flat = {}
   for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
-    name = "/".join(str(getattr(k, "key", getattr(k, "idx", k))) for k in path)
+    # Dict keys, sequence indices and (namedtuple) attribute names alike.
+    name = "/".join(str(getattr(k, "key", getattr(k, "idx", getattr(
+        k, "name", k)))) for k in path)
     flat[name] = tuple(leaf.shape)
   return flat
 
@@ -60,6 +62,15 @@ def check_compatible(saved_params, model_params, *, what: str, where: str):
         f"parameter {what}/{name} {problem}")
 
 
+class _Unreadable(Exception):
+  """A checkpoint whose files cannot be read (as opposed to not fitting)."""
+
+
+def _first_line(error: BaseException) -> str:
+  text = str(error).strip()
+  return text.splitlines()[0][:200] if text else type(error).__name__
+
+
 def _shape_struct(x):
   """An abstract array with ``x``'s shape, dtype and sharding."""
   return jax.ShapeDtypeStruct(x.shape, x.dtype,
@@ -84,6 +95,7 @@ class Checkpointer:
     self.manager = ocp.CheckpointManager(
         self.directory, options=options,
         item_handlers=ocp.PyTreeCheckpointHandler())
+    self.restored_step = None
 
   def latest_step(self):
     return self.manager.latest_step()
@@ -103,10 +115,15 @@ class Checkpointer:
                      partial: bool = False) -> dict:
     """Restores checkpoint entries into the shapes and shardings of ``target``.
 
+    Without ``step``, the latest readable checkpoint: one whose files cannot
+    be read (truncated, missing) is reported in one line on stderr and the
+    one before it is used; nothing is deleted. ``restored_step`` then says
+    which step was read.
+
     Args:
       target: {entry: tree of arrays or ShapeDtypeStructs (with shardings)},
         entries named as ``TrainState.arrays()`` names them now.
-      step: the step to restore; the latest if None.
+      step: the step to restore; the latest readable if None.
       partial: restore only the entries of ``target`` (the checkpoint may
         hold more); otherwise ``target`` must name every entry.
 
@@ -114,15 +131,36 @@ class Checkpointer:
       {entry: restored tree}, keyed like ``target``.
 
     Raises:
-      errors.CheckpointError: no checkpoint, a missing entry, or parameters
-        of another architecture (naming the first mismatch).
+      errors.CheckpointError: no (readable) checkpoint, a missing entry,
+        parameters or optimiser states of another architecture (naming the
+        first mismatch).
     """
-    step = self.latest_step() if step is None else step
-    if step is None:
+    steps = [step] if step is not None else self.all_steps()[::-1]
+    if not steps:
       raise errors.CheckpointError(f"no checkpoint in {self.directory}")
+    for candidate in steps:
+      try:
+        restored = self._restore_step(target, candidate, partial)
+      except _Unreadable as e:
+        if step is not None or candidate == steps[-1]:
+          raise errors.CheckpointError(str(e)) from e
+        errors.report(f"{e}; using the checkpoint before it")
+        continue
+      self.restored_step = candidate
+      if candidate != steps[0]:
+        errors.report(f"restored checkpoint step {candidate} of "
+                      f"{self.directory}")
+      return restored
+    raise AssertionError("unreachable")
+
+  def _restore_step(self, target, step, partial):
     where = f"{self.directory / str(step)}"
-    metadata = self.manager.item_metadata(step)
-    saved = dict(getattr(metadata, "tree", metadata))
+    try:
+      metadata = self.manager.item_metadata(step)
+      saved = dict(getattr(metadata, "tree", metadata))
+    except Exception as e:  # orbax raises many types for damaged files
+      raise _Unreadable(f"checkpoint {where} cannot be read: "
+                        f"{_first_line(e)}") from e
     # The name each entry has in this checkpoint.
     current = {LEGACY_NAMES.get(name, name): name for name in saved}
     missing = sorted(set(target) - set(current))
@@ -132,6 +170,12 @@ class Checkpointer:
       if name in target:
         check_compatible(saved[current[name]], target[name], what=name,
                          where=where)
+    for name, tree in target.items():
+      if name not in PARAMETERS and (
+          _flat_shapes(saved[current[name]]) != _flat_shapes(tree)):
+        raise errors.CheckpointError(
+            f"checkpoint {where} does not fit the {name} of this config "
+            f"(optim.kind?)")
     abstract = {current[name]: jax.tree.map(_shape_struct, tree)
                 for name, tree in target.items()}
     args = ocp.args.PyTreeRestore(
@@ -140,11 +184,9 @@ class Checkpointer:
         partial_restore=partial)
     try:
       restored = self.manager.restore(step, args=args)
-    except (ValueError, KeyError, TypeError) as e:
-      first_line = str(e).strip().splitlines()[0] if str(e).strip() else ""
-      raise errors.CheckpointError(
-          f"checkpoint {where} does not fit the optimiser state of this "
-          f"config (optim.kind?): {first_line}") from e
+    except Exception as e:  # structure was checked: the files are damaged
+      raise _Unreadable(f"checkpoint {where} cannot be read: "
+                        f"{_first_line(e)}") from e
     return {name: restored[current[name]] for name in target}
 
   def restore(self, state, step=None):
