@@ -44,6 +44,10 @@ def get_config(arg=None):
       # "centres": jaxface's rays through pixel centres, the model of the
       # synthetic data's camera and of the renderer's bilinear upsampling.
       pixel_grid="edges",
+      # jaxface: in training, each ray through a random point of its pixel
+      # rather than the fixed grid point, so that the field is constrained
+      # between the grid's rays too. GIRAFFE: off.
+      pixel_jitter=False,
       object_scale=0.21,  # half-size of the object box in world units
       box_padding=0.1,  # density is zeroed outside the padded box
       sample_in_box=False,  # GIRAFFE samples all of [near, far]
@@ -110,6 +114,15 @@ def get_config(arg=None):
       recon_gan_weight=0.0,  # D judges Q's codes at random poses
       pose_regression_weight=0.0,  # Q recovers the pose of generated images
       code_regression_weight=0.0,  # ... and their codes
+      # With data.pairs: one view's shape code with the other view's
+      # appearance, background and pose (Q's) must render the other view:
+      # |render - real| and the E2 feature-map distance. A shape code that
+      # explains every view of a person is a 3D shape.
+      cross_view_weight=0.0,
+      cross_view_perceptual_weight=0.0,
+      # Opacity of the renders at Q's pose pushed to 0 or 1 (mean o (1 - o)):
+      # solid heads, empty background.
+      opacity_binary_weight=0.0,
   )
   config.identity = dict(
       encoder_dir="",  # E2: from `jaxface pretrain-identity` / `import-identity`
@@ -153,6 +166,9 @@ def get_config(arg=None):
       seed=0,
       num_workers=2,
       prefetch=2,
+      # Batches of pairs: images 2i and 2i + 1 show one identity from two
+      # views (identity-labelled data), for loss.cross_view_weight.
+      pairs=False,
   )
   config.train = dict(
       batch_size=32,

@@ -1,6 +1,7 @@
 """Reconstruction quality at a fixed training budget, as one JSON line.
 
-Trains a config from scratch for ``--minutes`` of wall time on the built-in
+Trains a config from scratch for ``--minutes`` of wall time (or ``--steps``
+steps) on the built-in
 synthetic faces (generated, and E2 and the identity judge pretrained, if
 missing), then scores the held-out identities with ``jaxface evaluate``'s
 metrics on both held-out sets, beside the copy-the-input and mean-image
@@ -82,7 +83,12 @@ def _machine() -> dict:
 def main():
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--config", default="configs/small_cpu.py")
-  parser.add_argument("--minutes", type=float, required=True)
+  budget = parser.add_mutually_exclusive_group(required=True)
+  budget.add_argument("--minutes", type=float,
+                      help="training budget in wall time")
+  budget.add_argument("--steps", type=int,
+                      help="training budget in steps (robust to a busy "
+                           "machine)")
   parser.add_argument("--set", action="append", default=[],
                       help="override, e.g. field.downscale=2.0 (repeatable)")
   parser.add_argument("--workdir", default=None,
@@ -108,7 +114,10 @@ def main():
       "identity_synthetic", dc, cache))
   config.identity.judge_dir = str(_identity_encoder("identity_judge", dc,
                                                     cache))
-  config.train.update(max_minutes=args.minutes, num_steps=10 ** 9)
+  if args.minutes:
+    config.train.update(max_minutes=args.minutes, num_steps=10 ** 9)
+  else:
+    config.train.update(max_minutes=0.0, num_steps=args.steps)
   config.log.progress_bar = False
   workdir = pathlib.Path(args.workdir or REPO / "runs" / "quality" /
                          time.strftime("%Y%m%d-%H%M%S"))
@@ -125,6 +134,7 @@ def main():
       mesh_resolution=args.mesh_resolution)
   line = dict(bench="quality", config=args.config, overrides=args.set,
               minutes=args.minutes, train_sec=round(train_s, 1),
+              sec_per_step=round(train_s / max(steps, 1), 3),
               eval_sec=round(time.perf_counter() - start, 1), steps=steps,
               images_seen=steps * config.train.batch_size,
               workdir=str(workdir), **_machine(), **results)

@@ -83,6 +83,7 @@ class Generator(nnx.Module):
     self.yaw_mode = rc.yaw
     self.frame = fc.frame
     self.density_noise = float(rc.density_noise)
+    self.pixel_jitter = bool(rc.pixel_jitter)
     self.density_activation = rc.density_activation
     # With samples over all of [near, far], only a window of them can meet
     # the object box (``rays.box_window``); None evaluates every sample.
@@ -197,11 +198,13 @@ class Generator(nnx.Module):
     """
     batch = latents.z_shape.shape[0]
     size = self.feature_size
-    k_depth = k_noise = k_bg_noise = None
+    k_depth = k_noise = k_bg_noise = k_pixel = None
     if key is not None:
       k_depth = key
       k_noise = jax.random.fold_in(key, 1)
       k_bg_noise = jax.random.fold_in(key, 2)
+      if self.pixel_jitter:
+        k_pixel = jax.random.fold_in(key, 3)
     # "object": the camera stays at yaw 0 and the object turns by the yaw.
     if self.yaw_mode == "object":
       view = camera_lib.make_camera(jnp.zeros_like(camera.yaw), camera.pitch,
@@ -211,7 +214,8 @@ class Generator(nnx.Module):
       view = camera
       to_object = jnp.broadcast_to(
           jnp.asarray(camera_lib.FIELD_FRAMES[self.frame][0]), (batch, 3, 3))
-    world_rays = rays_lib.pixel_rays(view, size, size, self.pixel_grid)
+    world_rays = rays_lib.pixel_rays(view, size, size, self.pixel_grid,
+                                     k_pixel)
     # A rotation about the box centre keeps distances: one set of depths.
     object_rays = rays_lib.rotate(world_rays, to_object)
     depths, intervals, far = self._depths(object_rays, k_depth)

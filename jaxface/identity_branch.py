@@ -17,6 +17,10 @@ shared with test-time refinement), as a ``BranchLosses``:
 | `recon_gan_weight`       | D's non-saturating loss on the novel renders     |
 | `pose_regression_weight` | Q recovers the pose of prior samples             |
 | `code_regression_weight` | Q recovers their codes                           |
+| `cross_view_weight`      | one view's shape code renders its pair partner   |
+|                          | (partner's other codes and Q pose): L1           |
+| `cross_view_perceptual_` | ... and the E2 feature-map distance              |
+| `opacity_binary_weight`  | the recon render's opacity pushed to 0 or 1      |
 
 A weight of 0 leaves its term out of the traced step altogether; with every
 weight 0 the branch is off and training is plain GIRAFFE. The trainable
@@ -37,7 +41,8 @@ from jaxface import structs
 
 # The branch's loss terms, in report order; ``config.loss.<term>_weight``.
 TERMS = ("identity", "identity_random", "l1", "perceptual", "kl",
-         "recon_gan", "pose_regression", "code_regression")
+         "recon_gan", "pose_regression", "code_regression", "cross_view",
+         "cross_view_perceptual", "opacity_binary")
 WEIGHTS = tuple(f"{term}_weight" for term in TERMS)
 
 
@@ -54,7 +59,14 @@ def needs_e1(config) -> bool:
 
 def needs_e2(config) -> bool:
   """True if a loss reads the frozen face-recognition network E2."""
-  return needs_e1(config) or config.loss.perceptual_weight > 0
+  return (needs_e1(config) or config.loss.perceptual_weight > 0
+          or config.loss.cross_view_perceptual_weight > 0)
+
+
+def cross_view(config) -> bool:
+  """True if the cross-view terms are on (they need ``data.pairs``)."""
+  return (config.loss.cross_view_weight > 0
+          or config.loss.cross_view_perceptual_weight > 0)
 
 
 def make_networks(config, embedding_dim: int | None, rngs: nnx.Rngs):
@@ -85,6 +97,9 @@ class BranchLosses:
   recon_gan: jax.Array | None = None
   pose_regression: jax.Array | None = None
   code_regression: jax.Array | None = None
+  cross_view: jax.Array | None = None
+  cross_view_perceptual: jax.Array | None = None
+  opacity_binary: jax.Array | None = None
 
   def weighted_sum(self, loss_config) -> jax.Array:
     """``sum_t loss.<t>_weight * t`` over the terms present."""
@@ -98,15 +113,19 @@ class BranchLosses:
 
 
 def encode_and_render(model, q, real: jax.Array, key: jax.Array,
-                      camera_config) -> structs.BranchRenders:
+                      camera_config,
+                      cross_view: bool = False) -> structs.BranchRenders:
   """Q's codes of the real images rendered at Q's pose and at random poses.
 
   Args:
     model: the generator (``generator.Generator``).
     q: Q (``encoders.LatentPoseEncoder``).
-    real: [b, s, s, 3] real images in [-1, 1].
+    real: [b, s, s, 3] real images in [-1, 1]; with ``cross_view``, images
+      ``2i`` and ``2i + 1`` show one identity.
     key: PRNG key for the codes' noise, the random poses and depth jitter.
     camera_config: the pose prior.
+    cross_view: also render each image's partner's shape code with its own
+      appearance and background codes at its own Q pose.
 
   Returns:
     ``structs.BranchRenders`` of batch b (renders in [-1, 1]).
@@ -115,18 +134,23 @@ def encode_and_render(model, q, real: jax.Array, key: jax.Array,
   batch = real.shape[0]
   encoding = q(real)
   codes = encoders.sample_codes(k_eps, encoding)
-  # Both poses in one generator call: one batch of 2b.
-  cams = jax.tree.map(
-      lambda a, b: jnp.concatenate([a, b]),
-      camera_lib.prior_camera(encoding.yaw, encoding.pitch, camera_config),
-      camera_lib.sample_poses(k_cam, batch, camera_config))
-  out = model(jax.tree.map(lambda z: jnp.concatenate([z, z]), codes), cams,
-              k_depth)
+  at_q = camera_lib.prior_camera(encoding.yaw, encoding.pitch, camera_config)
+  groups = [(codes, at_q),
+            (codes, camera_lib.sample_poses(k_cam, batch, camera_config))]
+  if cross_view:
+    partner = jnp.arange(batch) ^ 1  # 0 <-> 1, 2 <-> 3, ...
+    groups.append((codes.replace(z_shape=codes.z_shape[partner]), at_q))
+  # Every group in one generator call: one batch of (2 or 3) b.
+  joined = lambda *trees: jax.tree.map(lambda *x: jnp.concatenate(x), *trees)
+  out = model(joined(*[c for c, _ in groups]),
+              joined(*[cam for _, cam in groups]), k_depth)
   images = out.images * 2.0 - 1.0
   return structs.BranchRenders(
-      encoding=encoding, recon=images[:batch], novel=images[batch:],
-      recon_features=out.features[:batch],
-      novel_features=out.features[batch:])
+      encoding=encoding, recon=images[:batch],
+      novel=images[batch:2 * batch], recon_features=out.features[:batch],
+      novel_features=out.features[batch:2 * batch],
+      recon_opacity=out.opacity[:batch],
+      swap=images[2 * batch:] if cross_view else None)
 
 
 def render_losses(renders: structs.BranchRenders, real: jax.Array, *,
@@ -164,6 +188,13 @@ def render_losses(renders: structs.BranchRenders, real: jax.Array, *,
     terms["kl"] = losses.kl_to_prior(renders.encoding)
   if lc.recon_gan_weight > 0:
     terms["recon_gan"] = losses.generator_gan_loss(disc(renders.novel))
+  if lc.cross_view_weight > 0:
+    terms["cross_view"] = losses.l1_distance(renders.swap, real)
+  if lc.cross_view_perceptual_weight > 0:
+    terms["cross_view_perceptual"] = identity.perceptual_distance(
+        *e2, renders.swap * 0.5 + 0.5, real * 0.5 + 0.5)
+  if lc.opacity_binary_weight > 0:
+    terms["opacity_binary"] = losses.binary_opacity(renders.recon_opacity)
   return BranchLosses(**{name: jnp.mean(value)
                          for name, value in terms.items()})
 

@@ -106,3 +106,8 @@ def code_regression(guess: structs.Encoding, latents: structs.Latents):
   errors = jax.tree.map(lambda a, b: jnp.mean((a - b) ** 2, axis=-1),
                         guess.mean, latents)
   return sum(jax.tree.leaves(errors)) / 4.0
+
+
+def binary_opacity(opacity: jax.Array) -> jax.Array:
+  """``mean o (1 - o)`` per image, [b, h, w] -> [b]: 0 for solid or empty."""
+  return jnp.mean(opacity * (1.0 - opacity), axis=(1, 2))

@@ -33,7 +33,7 @@ def pixel_ndc(size: int, grid: str = "centres") -> jax.Array:
 
 
 def pixel_rays(camera: structs.Camera, height: int, width: int,
-               grid: str = "centres") -> structs.Rays:
+               grid: str = "centres", jitter_key=None) -> structs.Rays:
   """Casts one ray through every pixel (see ``PIXEL_GRIDS``).
 
   Pixel (row 0, col 0) is the top-left corner of the image.
@@ -43,6 +43,9 @@ def pixel_rays(camera: structs.Camera, height: int, width: int,
     height: image rows.
     width: image columns.
     grid: where the rays cross the image plane (``PIXEL_GRIDS``).
+    jitter_key: if given, each ray goes through a uniform random point of
+      its pixel instead of the grid point (training: the field is then
+      constrained between the rays of the fixed grid too).
 
   Returns:
     ``structs.Rays`` with [batch, height * width, 3] origins and unit
@@ -51,12 +54,21 @@ def pixel_rays(camera: structs.Camera, height: int, width: int,
   xs = pixel_ndc(width, grid)
   ys = -pixel_ndc(height, grid)  # image row 0 is at the top (+y)
   grid_x, grid_y = jnp.meshgrid(xs, ys)  # [height, width]
+  grid_x, grid_y = grid_x.reshape(1, -1), grid_y.reshape(1, -1)
+  if jitter_key is not None:
+    # Up to half the spacing of the grid's rays either way.
+    batch = camera.fov.shape[0]
+    offset = jax.random.uniform(jitter_key, (2, batch, height * width),
+                                minval=-0.5, maxval=0.5)
+    spacing = lambda n: 2.0 / (n - 1 if grid == "edges" and n > 1 else n)
+    grid_x = grid_x + offset[0] * spacing(width)
+    grid_y = grid_y + offset[1] * spacing(height)
   tan_half = jnp.tan(0.5 * camera.fov)[:, None]  # [batch, 1]
   aspect = width / height
   dirs_cam = jnp.stack(
       jnp.broadcast_arrays(
-          grid_x.reshape(1, -1) * tan_half * aspect,
-          grid_y.reshape(1, -1) * tan_half,
+          grid_x * tan_half * aspect,
+          grid_y * tan_half,
           -jnp.ones((1, height * width)),
       ),
       axis=-1,

@@ -131,6 +131,10 @@ class BranchRenders:
     novel: [b, s, s, 3] renders at random prior poses, in [-1, 1].
     recon_features: [b, h, h, c] feature images of ``recon``.
     novel_features: [b, h, h, c] feature images of ``novel``.
+    recon_opacity: [b, h, h] foreground opacity of ``recon``.
+    swap: [b, s, s, 3] renders of each image's pair partner's shape code
+      with its own other codes at its own Q pose, in [-1, 1] (None unless
+      the cross-view terms are on).
   """
 
   encoding: Encoding
@@ -138,6 +142,8 @@ class BranchRenders:
   novel: jax.Array
   recon_features: jax.Array
   novel_features: jax.Array
+  recon_opacity: jax.Array
+  swap: jax.Array | None = None
 
 
 @flax.struct.dataclass

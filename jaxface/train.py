@@ -17,6 +17,7 @@ from jax.experimental import multihost_utils
 from jaxface import checkpoint as checkpoint_lib
 from jaxface import errors
 from jaxface import evaluate
+from jaxface import identity_branch
 from jaxface import layers
 from jaxface import sampling
 from jaxface import sharding
@@ -88,6 +89,10 @@ def train_and_evaluate(config, workdir) -> train_state_lib.TrainState:
   """
   workdir = pathlib.Path(workdir)
   is_main = jax.process_index() == 0
+  if identity_branch.cross_view(config) and not config.data.pairs:
+    raise errors.ConfigError(
+        "loss.cross_view_weight and loss.cross_view_perceptual_weight need "
+        "batches of pairs: set data.pairs=True (identity-labelled data)")
   workdir.mkdir(parents=True, exist_ok=True)
 
   # Mesh and model.

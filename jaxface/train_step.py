@@ -49,8 +49,9 @@ def _render(state, latents, cameras, real, k_depth, k_branch, config,
   renders = None
   if branch_params is not None:
     q = nnx.merge(state.q_graphdef, branch_params["q"])
-    renders = identity_branch.encode_and_render(model, q, real, k_branch,
-                                                config.camera)
+    renders = identity_branch.encode_and_render(
+        model, q, real, k_branch, config.camera,
+        identity_branch.cross_view(config))
   return fakes, renders
 
 

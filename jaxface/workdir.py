@@ -43,11 +43,14 @@ ADDED_ENTRIES = {
     "field": dict(frame="jaxface", downscale=1.0, bg_pos_freqs=10,
                   bg_downscale=12.0),
     "render": dict(depth_sampling="bins", yaw="camera", pixel_grid="centres",
-                   density_noise=0.0),
+                   density_noise=0.0, pixel_jitter=False),
     "neural_renderer": dict(blur=False),
     "disc": dict(use_bias=True, input_range=(-1.0, 1.0)),
     "train": dict(update_order="d_then_g"),
     "identity": dict(judge_dir=""),
+    "data": dict(pairs=False),
+    "loss": dict(cross_view_weight=0.0, cross_view_perceptual_weight=0.0,
+                 opacity_binary_weight=0.0),
 }
 RENAMED_ENTRIES = {("optim", "e_lr"): ("optim", "branch_lr")}
 # field.background was a bool: a map of ray direction, or nothing.

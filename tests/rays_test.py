@@ -50,6 +50,26 @@ class PixelRaysTest(parameterized.TestCase):
         r.origins, np.broadcast_to(eye, r.origins.shape), atol=1e-6
     )
 
+  def test_jittered_rays_stay_in_their_pixel(self):
+    cams = _cameras()
+    size = 6
+    plain = rays.pixel_rays(cams, size, size)
+    jittered = rays.pixel_rays(cams, size, size, jitter_key=jax.random.key(0))
+    # Back to the image plane of each camera: x / -z, y / -z in units of
+    # tan(fov / 2), where pixel centres sit 2 / size apart.
+    rotation = np.asarray(cams.cam2world)[:, :3, :3]
+    tan_half = np.tan(0.5 * np.asarray(cams.fov))[:, None]
+
+    def plane(r):
+      local = np.einsum("bji,brj->bri", rotation, np.asarray(r.directions))
+      return local[..., :2] / -local[..., 2:] / tan_half[..., None]
+
+    offset = (plane(jittered) - plane(plain)) * size / 2  # in pixels
+    self.assertLessEqual(np.abs(offset).max(), 0.5 + 1e-4)
+    self.assertGreater(np.abs(offset).mean(), 0.15)  # uniform in the pixel
+    again = rays.pixel_rays(cams, size, size, jitter_key=jax.random.key(0))
+    np.testing.assert_array_equal(again.directions, jittered.directions)
+
   def test_centre_ray_points_at_origin(self):
     cams = _cameras()
     size = 5

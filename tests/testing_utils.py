@@ -88,7 +88,9 @@ def branch_config(weight=1.0, encoder_dir=""):
   from jaxface import identity_branch  # pylint: disable=g-import-not-at-top
   config = load_config("tiny")
   for name in identity_branch.WEIGHTS:
-    config.loss[name] = weight
+    # The cross-view terms need batches of pairs (data.pairs).
+    if not name.startswith("cross_view"):
+      config.loss[name] = weight
   config.identity.encoder_dir = str(encoder_dir)
   return config
 

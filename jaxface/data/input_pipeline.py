@@ -112,19 +112,67 @@ def make_source(data_config, split: str = "train"):
       f"unknown data.name {name!r}: synthetic_faces, image_folder or tfds:NAME")
 
 
+class IdentityPairs:
+  """Two views of one identity per item, for losses across views.
+
+  Item ``k`` is the ``k``-th (identity, first view, second view) triple,
+  every ordered pair of distinct views of every identity, as
+  ``{"image": [2, h, w, 3]}``.
+  """
+
+  def __init__(self, source):
+    by_identity = {}
+    for index in range(len(source)):
+      example = source[index]
+      if "identity" not in example:
+        raise errors.ConfigError(
+            "data.pairs needs identity labels; the data set has none")
+      by_identity.setdefault(int(example["identity"]), []).append(index)
+    self.source = source
+    self.pairs = [(a, b) for indices in by_identity.values()
+                  for a in indices for b in indices if a != b]
+    if not self.pairs:
+      raise errors.DataError(
+          "data.pairs needs an identity with two views; every identity "
+          "has one")
+
+  def __len__(self):
+    return len(self.pairs)
+
+  def __getitem__(self, index):
+    a, b = self.pairs[index]
+    return {"image": np.stack([np.asarray(self.source[a]["image"]),
+                               np.asarray(self.source[b]["image"])])}
+
+
+def _to_rgb_size(image: np.ndarray, size: int) -> np.ndarray:
+  image = np.asarray(image)
+  if image.ndim == 2:
+    image = np.repeat(image[..., None], 3, axis=-1)
+  if image.shape != (size, size, 3):
+    image = center_crop_resize(image, size)
+  return image
+
+
 class _ToTrainingExample(grain.transforms.Map):
-  """Keeps the image only, at the configured size."""
+  """Keeps the image (or pair of images) only, at the configured size."""
 
   def __init__(self, size: int):
     self.size = size
 
   def map(self, example):
     image = np.asarray(example["image"])
-    if image.ndim == 2:
-      image = np.repeat(image[..., None], 3, axis=-1)
-    if image.shape != (self.size, self.size, 3):
-      image = center_crop_resize(image, self.size)
-    return {"image": image}
+    if image.ndim == 4:  # a pair
+      return {"image": np.stack([_to_rgb_size(x, self.size) for x in image])}
+    return {"image": _to_rgb_size(image, self.size)}
+
+
+class _FlattenPairs(grain.transforms.Map):
+  """[b, 2, h, w, 3] pairs -> [2b, h, w, 3]: images 2i and 2i+1 a pair."""
+
+  def map(self, batch):
+    image = batch["image"]
+    return {"image": image.reshape((-1,) + image.shape[2:])}
 
 
 def train_dataset(config, local_batch_size: int, *, source=None):
@@ -137,18 +185,29 @@ def train_dataset(config, local_batch_size: int, *, source=None):
 
   Returns:
     A ``grain.MapDataset`` whose element ``i`` is the batch of step ``i``:
-    dict with ``image`` uint8 [local_batch_size, size, size, 3].
+    dict with ``image`` uint8 [local_batch_size, size, size, 3]. With
+    ``data.pairs``, images ``2i`` and ``2i + 1`` are two views of one
+    identity (``IdentityPairs``).
   """
   source = make_source(config.data) if source is None else source
-  if len(source) < local_batch_size * jax.process_count():
+  pairs = config.data.pairs
+  if pairs:
+    if local_batch_size % 2:
+      raise errors.ConfigError(
+          f"data.pairs needs an even batch per process, got "
+          f"{local_batch_size}")
+    source = IdentityPairs(source)
+  per_item = 2 if pairs else 1
+  if len(source) * per_item < local_batch_size * jax.process_count():
     raise errors.DataError(
-        f"the data set has {len(source)} examples, fewer than one batch of "
-        f"{local_batch_size * jax.process_count()}")
+        f"the data set has {len(source) * per_item} examples, fewer than one "
+        f"batch of {local_batch_size * jax.process_count()}")
   ds = grain.MapDataset.source(source)
   ds = ds[jax.process_index()::jax.process_count()]
   ds = ds.shuffle(seed=config.data.seed + config.seed).repeat(None)
   ds = ds.map(_ToTrainingExample(config.data.image_size))
-  return ds.batch(local_batch_size, drop_remainder=True)
+  ds = ds.batch(local_batch_size // per_item, drop_remainder=True)
+  return ds.map(_FlattenPairs()) if pairs else ds
 
 
 def iterate_from(dataset, start_step: int, config):
