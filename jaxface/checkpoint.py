@@ -14,6 +14,7 @@ import pathlib
 
 import jax
 import orbax.checkpoint as ocp
+from jax.experimental import multihost_utils
 
 from jaxface import errors
 
@@ -96,6 +97,7 @@ class Checkpointer:
         self.directory, options=options,
         item_handlers=ocp.PyTreeCheckpointHandler())
     self.restored_step = None
+    self.unreadable_steps = []  # skipped by the last restore, latest first
 
   def latest_step(self):
     return self.manager.latest_step()
@@ -138,6 +140,7 @@ class Checkpointer:
     steps = [step] if step is not None else self.all_steps()[::-1]
     if not steps:
       raise errors.CheckpointError(f"no checkpoint in {self.directory}")
+    self.unreadable_steps = []
     for candidate in steps:
       try:
         restored = self._restore_step(target, candidate, partial)
@@ -145,6 +148,7 @@ class Checkpointer:
         if step is not None or candidate == steps[-1]:
           raise errors.CheckpointError(str(e)) from e
         errors.report(f"{e}; using the checkpoint before it")
+        self.unreadable_steps.append(candidate)
         continue
       self.restored_step = candidate
       if candidate != steps[0]:
@@ -188,6 +192,36 @@ class Checkpointer:
       raise _Unreadable(f"checkpoint {where} cannot be read: "
                         f"{_first_line(e)}") from e
     return {name: restored[current[name]] for name in target}
+
+  def set_aside_unreadable(self, destination) -> list[pathlib.Path]:
+    """Moves the steps the last restore skipped to ``destination``.
+
+    Training writes those steps again; orbax would refuse an existing step
+    and never save a step not later than the latest. Nothing is deleted: a
+    step already set aside gets a numbered suffix. Process 0 moves, every
+    process then re-reads the directory.
+
+    Returns:
+      Where each step went.
+    """
+    destination = pathlib.Path(destination)
+    moved = []
+    for step in self.unreadable_steps:
+      target = destination / str(step)
+      suffix = 1
+      while target.exists():
+        target = destination / f"{step}.{suffix}"
+        suffix += 1
+      moved.append(target)
+      if jax.process_index() == 0:
+        destination.mkdir(parents=True, exist_ok=True)
+        (self.directory / str(step)).rename(target)
+    if moved:
+      if jax.process_count() > 1:
+        multihost_utils.sync_global_devices("jaxface_set_aside_checkpoints")
+      self.manager.reload()
+    self.unreadable_steps = []
+    return moved
 
   def restore(self, state, step=None):
     """Restores a whole ``TrainState`` into ``state``'s shapes and shardings.

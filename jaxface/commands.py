@@ -71,10 +71,20 @@ def apply_overrides(config, overrides, sections):
   return values.config
 
 
-def train(config, workdir, *, distributed: bool = False):
-  """``jaxface train``: trains, resuming from the latest checkpoint."""
-  if distributed or os.environ.get("JAX_COORDINATOR_ADDRESS"):
+def _initialize_distributed(distributed):
+  """``jax.distributed.initialize``: auto-detected (True) or explicit (dict)."""
+  if isinstance(distributed, dict):
+    jax.distributed.initialize(**distributed)
+  elif distributed or os.environ.get("JAX_COORDINATOR_ADDRESS"):
     jax.distributed.initialize()
+
+
+def train(config, workdir, *, distributed: bool | dict = False):
+  """``jaxface train``: trains, resuming from the latest checkpoint.
+
+  Exits with ``preemption.EXIT_CODE`` after a SIGTERM (checkpoint saved).
+  """
+  _initialize_distributed(distributed)
   train_lib.train_and_evaluate(config, workdir)
 
 

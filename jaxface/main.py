@@ -23,6 +23,20 @@ _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Path to a config file (configs/*.py).", lock_config=True)
 
 
+def _distributed_arguments(parser):
+  group = parser.add_argument_group(
+      "multi-process", "one process per host (README: multi-host)")
+  group.add_argument("--distributed", action="store_true",
+                     help="call jax.distributed.initialize(): on TPU pods "
+                          "and SLURM/MPI/Kubernetes clusters it finds its "
+                          "peers itself")
+  group.add_argument("--coordinator", default=None, metavar="HOST:PORT",
+                     help="process 0's address, for clusters it cannot "
+                          "detect (implies --distributed)")
+  group.add_argument("--num-processes", type=int, default=None)
+  group.add_argument("--process-id", type=int, default=None)
+
+
 def _parser() -> argparse.ArgumentParser:
   parser = argparse.ArgumentParser(
       prog="jaxface", allow_abbrev=False,
@@ -34,8 +48,7 @@ def _parser() -> argparse.ArgumentParser:
   train = sub.add_parser("train", allow_abbrev=False,
                          help="train (resumes from the latest checkpoint)")
   train.add_argument("--workdir", required=True)
-  train.add_argument("--distributed", action="store_true",
-                     help="call jax.distributed.initialize() (multi-host)")
+  _distributed_arguments(train)
 
   render = sub.add_parser("render", allow_abbrev=False,
                           help="multi-view grid and orbit from a checkpoint")
@@ -189,13 +202,26 @@ def _config_arguments(command: str, rest: list[str]):
   return None, rest
 
 
+def _distributed(args) -> dict:
+  """``jax.distributed.initialize`` arguments, or {} for one process."""
+  explicit = dict(coordinator_address=args.coordinator,
+                  num_processes=args.num_processes,
+                  process_id=args.process_id)
+  given = {k: v for k, v in explicit.items() if v is not None}
+  if given and len(given) < 3:
+    _fail("--coordinator, --num-processes and --process-id go together", 2)
+  if not (given or args.distributed):
+    return {}
+  return dict(distributed=given or True)
+
+
 def _dispatch(args, config, overrides) -> dict | None:
   """Calls the command's handler in ``jaxface.commands``."""
   # Imported after parsing so that `--help` and usage errors are instant.
   from jaxface import commands  # pylint: disable=g-import-not-at-top
   handlers = {
       "train": lambda: commands.train(config, args.workdir,
-                                      distributed=args.distributed),
+                                      **_distributed(args)),
       "pretrain-identity": lambda: commands.pretrain_identity(config,
                                                               args.workdir),
       "make-data": lambda: commands.make_data(
@@ -241,6 +267,9 @@ def main(argv: list[str]) -> None:
     logging.set_verbosity(logging.ERROR)
   try:
     result = _dispatch(args, config, overrides)
+  except errors.Preempted as e:
+    print(f"jaxface: {e}", file=sys.stderr)
+    sys.exit(e.exit_code)
   except errors.JaxfaceError as e:
     _fail(str(e))
   except KeyboardInterrupt:

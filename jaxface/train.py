@@ -1,7 +1,8 @@
 """The host loop: ``train_and_evaluate(config, workdir)``.
 
 Sections: mesh, input, model and shardings, checkpoint/resume, update, loop
-(logging, samples, checkpoints, preemption), final samples.
+(logging, samples, checkpoints, preemption), final samples. The workdir is
+locked while training (``workdir.exclusive``).
 """
 
 import functools
@@ -19,6 +20,7 @@ from jaxface import errors
 from jaxface import evaluate
 from jaxface import identity_branch
 from jaxface import layers
+from jaxface import preemption as preemption_lib
 from jaxface import sampling
 from jaxface import sharding
 from jaxface import train_state as train_state_lib
@@ -63,9 +65,18 @@ def make_step_fn(config, state_sharding, mesh):
 
 
 def _restore(ckpt, state, workdir):
-  """The latest checkpoint; a run of an older architecture says so."""
+  """The latest readable checkpoint; a run of an older architecture says so.
+
+  Unreadable later steps are moved to ``workdir/ckpt_unreadable/`` (not
+  deleted) so that training can write those steps again.
+  """
   try:
-    return ckpt.restore(state)
+    state = ckpt.restore(state)
+    for moved in ckpt.set_aside_unreadable(workdir /
+                                           workdir_lib.UNREADABLE_DIR):
+      errors.report(f"moved the unreadable checkpoint to {moved}; resuming "
+                    f"from step {ckpt.restored_step}")
+    return state
   except errors.CheckpointError as e:
     version = workdir_lib.stored_version(workdir)
     if version is not None and version < workdir_lib.ARCHITECTURE_VERSION:
@@ -86,8 +97,17 @@ def train_and_evaluate(config, workdir) -> train_state_lib.TrainState:
 
   Returns:
     The final train state.
+
+  Raises:
+    errors.WorkdirBusy: another live process trains in ``workdir``.
+    errors.Preempted: SIGTERM stopped the run after a checkpoint.
   """
   workdir = pathlib.Path(workdir)
+  with workdir_lib.exclusive(workdir, "train"):
+    return _train_locked(config, workdir)
+
+
+def _train_locked(config, workdir: pathlib.Path):
   is_main = jax.process_index() == 0
   if identity_branch.cross_view(config) and not config.data.pairs:
     raise errors.ConfigError(
@@ -135,49 +155,54 @@ def train_and_evaluate(config, workdir) -> train_state_lib.TrainState:
   deadline = (time.perf_counter() + 60.0 * config.train.max_minutes
               if config.train.max_minutes else None)
   step = start_step
-  try:
-    while step < num_steps:
-      batch = sharding.global_batch(next(batches), mesh)
-      state, metrics = step_fn(state, batch, rng)
-      step += 1
-      pending.append((step, metrics))
-      progress.update(1)
-      if deadline is not None and _past(deadline):
-        num_steps = step  # this step is the last: saved and sampled
+  preempted = False
+  with preemption_lib.Preemption(ckpt) as preemption:
+    try:
+      while step < num_steps:
+        batch = sharding.global_batch(next(batches), mesh)
+        state, metrics = step_fn(state, batch, rng)
+        step += 1
+        pending.append((step, metrics))
+        progress.update(1)
+        if deadline is not None and _past(deadline):
+          num_steps = step  # this step is the last: saved and sampled
 
-      log_now = step % config.log.every_steps == 0 or step == num_steps
-      save_now = (ckpt.manager.should_save(step) or step == num_steps
-                  or ckpt.reached_preemption(step))
-      if log_now or save_now:
-        bad = _first_nonfinite(pending)
-        if bad is not None:
-          ckpt.wait_until_finished()
-          last = ckpt.latest_step()
-          kept = ("no checkpoint was written yet" if last is None else
-                  f"the last good checkpoint is step {last}")
-          raise errors.NonFiniteLossError(f"{bad}; stopped, {kept}")
-        if log_now and writer is not None:
-          now = time.perf_counter()
-          rate = (step - last_log[0]) * config.train.batch_size / (
-              now - last_log[1])
-          last_log = (step, now)
-          _log_metrics(writer, progress, pending[-1][1], step, rate)
-        pending.clear()
-      if save_now:
-        ckpt.save(step, state, force=step == num_steps)
-      _periodic_summaries(state, config, step, writer, held_out)
-      if ckpt.reached_preemption(step):
-        ckpt.wait_until_finished()
-        break
-  finally:
-    progress.close()
-    ckpt.wait_until_finished()
-    if writer is not None:
-      writer.close()
+        log_now = step % config.log.every_steps == 0 or step == num_steps
+        preempted = preemption.reached(step)
+        save_now = (ckpt.manager.should_save(step) or step == num_steps
+                    or preempted)
+        if log_now or save_now:
+          bad = _first_nonfinite(pending)
+          if bad is not None:
+            ckpt.wait_until_finished()
+            last = ckpt.latest_step()
+            kept = ("no checkpoint was written yet" if last is None else
+                    f"the last good checkpoint is step {last}")
+            raise errors.NonFiniteLossError(f"{bad}; stopped, {kept}")
+          if log_now and writer is not None:
+            now = time.perf_counter()
+            rate = (step - last_log[0]) * config.train.batch_size / (
+                now - last_log[1])
+            last_log = (step, now)
+            _log_metrics(writer, progress, pending[-1][1], step, rate)
+          pending.clear()
+        if save_now:
+          ckpt.save(step, state, force=step == num_steps or preempted)
+        if preempted:
+          break
+        _periodic_summaries(state, config, step, writer, held_out)
+    finally:
+      progress.close()
+      ckpt.wait_until_finished()
+      if writer is not None:
+        writer.close()
 
-  if step == num_steps:
-    write_samples(state, config, workdir)
   ckpt.close()
+  if preempted:
+    raise errors.Preempted(
+        f"preempted (SIGTERM): saved step {step} to {ckpt.directory}; run "
+        f"the same command to resume", preemption_lib.EXIT_CODE)
+  write_samples(state, config, workdir)
   return state
 
 

@@ -8,13 +8,18 @@ abstract model, without building the discriminator or any optimiser. It
 imports nothing that trains.
 """
 
+import contextlib
+import fcntl
 import json
+import os
 import pathlib
 import shutil
 
 import jax
 import ml_collections
+import numpy as np
 from flax import nnx
+from jax.experimental import multihost_utils
 
 from jaxface import checkpoint as checkpoint_lib
 from jaxface import errors
@@ -28,6 +33,10 @@ from jaxface import structs
 
 CONFIG_FILE = "config.json"
 CHECKPOINT_DIR = "ckpt"
+# Checkpoint steps that could not be read, moved aside (never deleted) by
+# `train` so that it can write those steps again.
+UNREADABLE_DIR = "ckpt_unreadable"
+LOCK_FILE = ".lock"
 # The run's own copy of E2, so that a workdir is self-contained.
 IDENTITY_ENCODER_DIR = "identity_encoder"
 
@@ -65,6 +74,50 @@ def _absolute(path: str) -> str:
   if not path or "://" in path:  # unset, or a remote file system
     return path
   return str(pathlib.Path(path).expanduser().absolute())
+
+
+@contextlib.contextmanager
+def exclusive(workdir, command: str = "train"):
+  """Holds ``workdir``'s lock: a second trainer in the same workdir is refused.
+
+  An ``flock`` is released by the kernel when its process ends, however it
+  ends, so a lock left by a killed run never blocks the restart. Process 0
+  locks (on a shared file system all processes of a job see one file) and
+  tells the others, so that every process of a refused job stops.
+
+  Raises:
+    errors.WorkdirBusy: another live process holds the lock.
+  """
+  workdir = pathlib.Path(workdir)
+  handle, holder = None, ""
+  if jax.process_index() == 0:
+    workdir.mkdir(parents=True, exist_ok=True)
+    handle = open(workdir / LOCK_FILE, "a+", encoding="utf-8")
+    try:
+      fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+      handle.seek(0)
+      holder = handle.read().strip() or "another process"
+      handle.close()
+      handle = None
+    else:
+      handle.seek(0)
+      handle.truncate()
+      handle.write(f"{command} (pid {os.getpid()})\n")
+      handle.flush()
+  busy = handle is None and jax.process_index() == 0
+  if jax.process_count() > 1:
+    busy = bool(multihost_utils.broadcast_one_to_all(np.asarray(busy)))
+  if busy:
+    raise errors.WorkdirBusy(
+        f"{workdir} is in use by a live {holder or 'process'}; wait for it "
+        f"to finish or stop it, or use another --workdir")
+  try:
+    yield
+  finally:
+    if handle is not None:
+      fcntl.flock(handle, fcntl.LOCK_UN)
+      handle.close()
 
 
 def write_config(config, workdir) -> pathlib.Path:

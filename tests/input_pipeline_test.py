@@ -65,3 +65,23 @@ class PairsTest(absltest.TestCase):
 
 if __name__ == "__main__":
   absltest.main()
+
+
+class ProcessShardsTest(absltest.TestCase):
+
+  def test_process_shards_are_disjoint_and_cover_the_global_batch(self):
+    source = _Faces(identities=7, views=3)  # 21 images: epochs straddle
+    config = _config(False)
+    whole = input_pipeline.train_dataset(config, 8, source=source,
+                                         process_index=0, process_count=1)
+    shards = [input_pipeline.train_dataset(config, 4, source=source,
+                                           process_index=p, process_count=2)
+              for p in range(2)]
+    for step in range(12):
+      parts = [shard[step]["image"] for shard in shards]
+      # Process p holds rows [4p, 4p + 4) of the one-process global batch.
+      np.testing.assert_array_equal(np.concatenate(parts),
+                                    whole[step]["image"])
+    codes = [{(int(x[0, 0, 0]), int(x[0, 0, 1])) for x in shards[p][0]["image"]}
+             for p in range(2)]
+    self.assertEmpty(codes[0] & codes[1])  # the first epoch: no repeats

@@ -2,6 +2,7 @@
 
 import os
 import pathlib
+import re
 import signal
 import subprocess
 import sys
@@ -14,9 +15,11 @@ from absl.testing import absltest
 
 from jaxface import checkpoint as checkpoint_lib
 from jaxface import errors
+from jaxface import preemption
 from jaxface import sharding
 from jaxface import train
 from jaxface import train_state as train_state_lib
+from jaxface import workdir as workdir_lib
 from jaxface.data import synthetic_faces
 from tests import testing_utils
 
@@ -240,42 +243,116 @@ class CommandLineTest(absltest.TestCase):
           for name in ("grid.png", "depth.png", "orbit.gif")))
     self.assertEqual(outputs[0], outputs[1])
 
-  def test_sigkill_then_resume_matches_uninterrupted(self):
-    flags = self.data_flags + ["--config.train.num_steps=60",
-                               "--config.ckpt.every_steps=10",
-                               "--config.ckpt.async_save=True"]
-    killed = str(self.tmp / "killed")
+  def _start_train(self, flags, workdir):
     env = dict(os.environ, JAX_PLATFORMS="cpu")
     env.pop("XLA_FLAGS", None)
-    proc = subprocess.Popen(
-        JAXFACE + ["train", *flags, "--workdir", killed],
-        cwd=testing_utils.REPO, env=env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    ckpt_dir = pathlib.Path(killed) / "ckpt"
+    return subprocess.Popen(
+        JAXFACE + ["train", *flags, "--workdir", workdir],
+        cwd=testing_utils.REPO, env=env, text=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+  def _wait_for_checkpoint(self, ckpt_dir, at_least):
     deadline = time.time() + 180
     while time.time() < deadline:
       steps = _finished_steps(ckpt_dir)
-      if steps and max(steps) >= 20:
-        break
+      if steps and max(steps) >= at_least:
+        return
       time.sleep(0.05)
+    self.fail(f"no checkpoint {at_least} in {ckpt_dir} after 180 s")
+
+  def test_kill_and_preempt_then_resume_match_uninterrupted(self):
+    """SIGKILL (no warning) and SIGTERM (preemption) both resume exactly."""
+    flags = self.data_flags + ["--config.train.num_steps=60",
+                               "--config.ckpt.every_steps=10",
+                               "--config.ckpt.async_save=True"]
+    killed, preempted = str(self.tmp / "killed"), str(self.tmp / "preempted")
+    proc = self._start_train(flags, killed)
+    self._wait_for_checkpoint(pathlib.Path(killed) / "ckpt", 20)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    steps = _finished_steps(ckpt_dir)
+    steps = _finished_steps(pathlib.Path(killed) / "ckpt")
     self.assertTrue(steps and max(steps) < 60, steps)
+    # The dead run's lock file is still there; it does not block the resume.
+    self.assertTrue((pathlib.Path(killed) / ".lock").is_file())
     result = _run_cli("train", *flags, "--workdir", killed)
     self.assertEqual(result.returncode, 0, result.stderr)
+
+    proc = self._start_train(flags, preempted)
+    self._wait_for_checkpoint(pathlib.Path(preempted) / "ckpt", 10)
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=120)
+    self.assertEqual(proc.returncode, preemption.EXIT_CODE, stderr)
+    self.assertNotIn("Traceback", stderr)
+    match = re.search(r"preempted \(SIGTERM\): saved step (\d+)", stderr)
+    self.assertIsNotNone(match, stderr)
+    saved = int(match.group(1))
+    self.assertBetween(saved, 10, 59)
+    # The step it was in was finished and saved, off the 10-step interval.
+    self.assertEqual(max(_finished_steps(pathlib.Path(preempted) / "ckpt")),
+                     saved)
+    result = _run_cli("train", *flags, "--workdir", preempted)
+    self.assertEqual(result.returncode, 0, result.stderr)
+
     straight = str(self.tmp / "straight")
     result = _run_cli("train", *flags, "--workdir", straight)
     self.assertEqual(result.returncode, 0, result.stderr)
     config = testing_utils.load_config("tiny")
     states = []
-    for workdir in (killed, straight):
+    for workdir in (killed, preempted, straight):
       ckpt = checkpoint_lib.Checkpointer(pathlib.Path(workdir) / "ckpt",
                                          config.ckpt, read_only=True)
       self.assertEqual(ckpt.latest_step(), 60)
       states.append(ckpt.restore(train_state_lib.create_train_state(config)))
-    ok, diff = _tree_allclose(states[0].g_params, states[1].g_params, 1e-6)
-    self.assertTrue(ok, f"killed+resumed run differs by {diff}")
+    for name, state in zip(("killed", "preempted"), states):
+      ok, diff = _tree_allclose(state.g_params, states[2].g_params, 1e-6)
+      self.assertTrue(ok, f"{name}+resumed run differs by {diff}")
+
+  def test_second_trainer_in_a_live_workdir_is_refused(self):
+    workdir = self.tmp / "busy"
+    with workdir_lib.exclusive(workdir, "train"):  # this process trains
+      result = _run_cli("train", *self.data_flags, "--workdir", str(workdir))
+    self.assertOneLineError(
+        result, rf"busy is in use by a live train \(pid {os.getpid()}\)")
+    self.assertFalse((workdir / "ckpt").exists())
+    # Released: the same command now trains.
+    result = _run_cli("train", *self.data_flags, "--config.train.num_steps=1",
+                      "--workdir", str(workdir))
+    self.assertEqual(result.returncode, 0, result.stderr)
+
+  def test_unreadable_latest_checkpoint_falls_back_to_the_one_before(self):
+    workdir = self.tmp / "run"
+    flags = self.data_flags + ["--config.train.num_steps=2",
+                               "--config.ckpt.every_steps=1"]
+    result = _run_cli("train", *flags, "--workdir", str(workdir))
+    self.assertEqual(result.returncode, 0, result.stderr)
+    damaged = workdir / "ckpt" / "2"
+    for path in damaged.rglob("*"):
+      if path.is_file():
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    result = _run_cli("render", "--workdir", str(workdir), "--out",
+                      str(self.tmp / "r"), "--num-faces", "1",
+                      "--num-views", "2")
+    self.assertEqual(result.returncode, 0, result.stderr)
+    self.assertNotIn("Traceback", result.stderr)
+    self.assertRegex(result.stderr, r"checkpoint \S+/ckpt/2 cannot be read")
+    self.assertRegex(result.stderr, r"restored checkpoint step 1 ")
+    self.assertTrue((self.tmp / "r" / "seed0_grid.png").is_file())
+    # Training resumes from step 1, writes step 2 again, deletes nothing.
+    sizes = sorted(p.stat().st_size for p in damaged.rglob("*")
+                   if p.is_file())
+    result = _run_cli("train", *flags, "--workdir", str(workdir))
+    self.assertEqual(result.returncode, 0, result.stderr)
+    self.assertRegex(result.stderr, r"moved the unreadable checkpoint to "
+                     r"\S+ckpt_unreadable/2; resuming from step 1")
+    kept = workdir / "ckpt_unreadable" / "2"
+    self.assertEqual(sorted(p.stat().st_size for p in kept.rglob("*")
+                            if p.is_file()), sizes)
+    self.assertEqual(_finished_steps(workdir / "ckpt"), [1, 2])
+    config = testing_utils.load_config("tiny")
+    ckpt = checkpoint_lib.Checkpointer(workdir / "ckpt", config.ckpt,
+                                       read_only=True)
+    self.assertEqual(int(ckpt.restore(
+        train_state_lib.create_train_state(config)).step), 2)
 
 
 if __name__ == "__main__":

@@ -175,13 +175,24 @@ class _FlattenPairs(grain.transforms.Map):
     return {"image": image.reshape((-1,) + image.shape[2:])}
 
 
-def train_dataset(config, local_batch_size: int, *, source=None):
+def train_dataset(config, local_batch_size: int, *, source=None,
+                  process_index: int | None = None,
+                  process_count: int | None = None):
   """The infinite, shuffled, batched training set of this process.
+
+  Every process shuffles the whole source the same way and cuts the stream
+  into local batches; the global batch of step ``i`` is local batches
+  ``i * P ... i * P + P - 1`` of that stream and process ``p`` reads (and
+  decodes) only batch ``i * P + p``. So the global batch is the same for
+  any number of processes, and a run on P processes trains on exactly the
+  batches of a run on one.
 
   Args:
     config: run config (``data`` and ``seed`` sections).
     local_batch_size: examples per batch fed by this process.
     source: overrides ``make_source`` (tests).
+    process_index, process_count: this process and how many feed the mesh
+      (default: JAX's).
 
   Returns:
     A ``grain.MapDataset`` whose element ``i`` is the batch of step ``i``:
@@ -198,15 +209,18 @@ def train_dataset(config, local_batch_size: int, *, source=None):
           f"{local_batch_size}")
     source = IdentityPairs(source)
   per_item = 2 if pairs else 1
-  if len(source) * per_item < local_batch_size * jax.process_count():
+  index = jax.process_index() if process_index is None else process_index
+  count = jax.process_count() if process_count is None else process_count
+  if len(source) * per_item < local_batch_size * count:
     raise errors.DataError(
         f"the data set has {len(source) * per_item} examples, fewer than one "
-        f"batch of {local_batch_size * jax.process_count()}")
+        f"batch of {local_batch_size * count}")
   ds = grain.MapDataset.source(source)
-  ds = ds[jax.process_index()::jax.process_count()]
   ds = ds.shuffle(seed=config.data.seed + config.seed).repeat(None)
   ds = ds.map(_ToTrainingExample(config.data.image_size))
   ds = ds.batch(local_batch_size // per_item, drop_remainder=True)
+  # A map dataset is lazy: this process reads and decodes its batches only.
+  ds = ds[index::count]
   return ds.map(_FlattenPairs()) if pairs else ds
 
 

@@ -1,0 +1,161 @@
+"""Two processes on one machine, as on two hosts: coordinator on localhost.
+
+Each process is ``jaxface train`` with ``--coordinator --num-processes
+--process-id`` (the command line the README gives for GPU hosts) and two
+fake CPU devices; the CPU backend's gloo collectives join them into one
+4-device mesh.
+"""
+
+import os
+import pathlib
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import jax
+import numpy as np
+from absl.testing import absltest
+
+from jaxface import checkpoint as checkpoint_lib
+from jaxface import preemption
+from jaxface import train_state as train_state_lib
+from tests import testing_utils
+
+JAXFACE = [sys.executable, "-m", "jaxface.main"]
+
+
+def _free_port() -> int:
+  with socket.socket() as s:
+    s.bind(("localhost", 0))
+    return s.getsockname()[1]
+
+
+def _env(devices: int) -> dict:
+  env = dict(os.environ, JAX_PLATFORMS="cpu",
+             XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}")
+  env.pop("JAX_COORDINATOR_ADDRESS", None)
+  return env
+
+
+def _start(args, *, processes: int):
+  """``jaxface train ARGS`` as ``processes`` processes (1: no coordinator)."""
+  if processes == 1:
+    return [subprocess.Popen(JAXFACE + ["train", *args], env=_env(2),
+                             cwd=testing_utils.REPO, text=True,
+                             stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE)]
+  port = _free_port()
+  return [subprocess.Popen(
+      JAXFACE + ["train", *args, "--coordinator", f"localhost:{port}",
+                 "--num-processes", str(processes), "--process-id", str(i)],
+      env=_env(2), cwd=testing_utils.REPO, text=True,
+      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+          for i in range(processes)]
+
+
+def _finish(procs, timeout=240):
+  """(return codes, stderrs); kills every process if one hangs."""
+  deadline = time.time() + timeout
+  results = []
+  try:
+    for proc in procs:
+      _, stderr = proc.communicate(timeout=max(1, deadline - time.time()))
+      results.append((proc.returncode, stderr))
+  finally:
+    for proc in procs:
+      if proc.poll() is None:
+        proc.kill()
+  return [r for r, _ in results], [e for _, e in results]
+
+
+def _restore(workdir, config, step=None):
+  ckpt = checkpoint_lib.Checkpointer(pathlib.Path(workdir) / "ckpt",
+                                     config.ckpt, read_only=True)
+  return ckpt.restore(train_state_lib.create_train_state(config), step)
+
+
+def _max_diff(a, b) -> float:
+  return max(jax.tree.leaves(jax.tree.map(
+      lambda x, y: float(np.max(np.abs(np.asarray(x) - np.asarray(y)))),
+      a, b)))
+
+
+class MultiProcessTest(absltest.TestCase):
+
+  def setUp(self):
+    super().setUp()
+    self.tmp = pathlib.Path(self.create_tempdir().full_path)
+    folder = testing_utils.write_image_folder(self.tmp / "images")
+    self.flags = ["--config=configs/tiny.py",
+                  "--config.data.name=image_folder",
+                  f"--config.data.data_dir={folder}",
+                  "--config.ckpt.every_steps=2"]
+    self.config = testing_utils.folder_config(folder)
+
+  def _train(self, workdir, steps, processes):
+    codes, stderrs = _finish(_start(
+        self.flags + [f"--config.train.num_steps={steps}", "--workdir",
+                      str(workdir)], processes=processes))
+    self.assertEqual(codes, [0] * processes, "\n".join(stderrs))
+
+  def test_two_processes_train_like_one_and_checkpoints_cross_over(self):
+    single, double = self.tmp / "single", self.tmp / "double"
+    self._train(single, 4, processes=1)
+    self._train(double, 2, processes=2)
+    # A 2-process checkpoint restores in this (1-process) test, and equals
+    # the 1-process run after the same global batches.
+    reference = _restore(single, self.config, step=2)
+    two = _restore(double, self.config, step=2)
+    for name in ("g_params", "d_params", "g_ema_params"):
+      diff = _max_diff(getattr(two, name), getattr(reference, name))
+      self.assertLess(diff, 1e-4, f"{name} differ by {diff}")
+    # Written once: one TensorBoard file, one set of samples.
+    self.assertLen(list((double / "tb").glob("events.*")), 1)
+    self.assertTrue((double / "samples" / "multiview_grid.png").is_file())
+
+    # 2 -> 1: the 2-process run continued by 1 process; 1 -> 2: the
+    # 1-process step-2 checkpoint continued by 2 processes.
+    one_from_two = self.tmp / "one_from_two"
+    shutil.copytree(double, one_from_two)
+    self._train(one_from_two, 4, processes=1)
+    two_from_one = self.tmp / "two_from_one"
+    shutil.copytree(single, two_from_one)
+    shutil.rmtree(two_from_one / "ckpt" / "4")
+    self._train(two_from_one, 4, processes=2)
+    final = _restore(single, self.config, step=4)
+    for workdir in (one_from_two, two_from_one):
+      resumed = _restore(workdir, self.config, step=4)
+      diff = _max_diff(resumed.g_params, final.g_params)
+      self.assertLess(diff, 1e-4, f"{workdir.name}: g_params differ by {diff}")
+
+  def test_sigterm_to_one_process_stops_both_at_the_same_step(self):
+    workdir = self.tmp / "preempted"
+    procs = _start(self.flags + ["--config.train.num_steps=100000",
+                                 "--config.ckpt.every_steps=1000",
+                                 "--workdir", str(workdir)], processes=2)
+    deadline = time.time() + 180
+    tb = workdir / "tb"
+    # Training has begun once process 0 logs its first step.
+    while time.time() < deadline and not (
+        tb.is_dir() and any(p.stat().st_size > 200 for p in tb.iterdir())):
+      self.assertIsNone(procs[0].poll(), "process 0 ended early")
+      time.sleep(0.2)
+    procs[1].send_signal(signal.SIGTERM)  # only process 1 is told
+    codes, stderrs = _finish(procs, timeout=120)
+    self.assertEqual(codes, [preemption.EXIT_CODE] * 2, "\n".join(stderrs))
+    saved = [re.search(r"preempted \(SIGTERM\): saved step (\d+)", e)
+             for e in stderrs]
+    self.assertTrue(all(saved), stderrs)
+    steps = {int(m.group(1)) for m in saved}
+    self.assertLen(steps, 1)  # both processes stopped after the same step
+    step = steps.pop()
+    restored = _restore(workdir, self.config)
+    self.assertEqual(int(restored.step), step)
+
+
+if __name__ == "__main__":
+  absltest.main()
