@@ -181,9 +181,14 @@ def get_config(arg=None):
       # Stop after this much wall time, with a checkpoint (0: no limit);
       # comparisons at equal cost set it.
       max_minutes=0.0,
+      # "bfloat16": G's field and renderer and D compute in bfloat16, with
+      # float32 parameters, gradients and optimiser states (accelerators;
+      # on a CPU without AMX float32 is faster).
+      compute_dtype="float32",
   )
   # Device mesh: the batch is split over `data`; parameters are replicated.
-  config.mesh = dict(data=-1)  # -1: all devices
+  # `jaxface sweep` adds a `member` axis: its members over `member` devices.
+  config.mesh = dict(data=-1, member=1)  # data=-1: all (remaining) devices
   config.ckpt = dict(every_steps=2000, max_to_keep=3, async_save=True)
   config.log = dict(
       every_steps=100,

@@ -37,7 +37,8 @@ def _flat_shapes(tree) -> dict[str, tuple]:
   return flat
 
 
-def check_compatible(saved_params, model_params, *, what: str, where: str):
+def check_compatible(saved_params, model_params, *, what: str, where: str,
+                     partial: bool = False):
   """Raises CheckpointError naming the first parameter that does not match.
 
   Args:
@@ -45,6 +46,7 @@ def check_compatible(saved_params, model_params, *, what: str, where: str):
     model_params: tree of arrays or ShapeDtypeStructs the model expects.
     what: name of the tree, e.g. ``g_params``.
     where: checkpoint location, for the message.
+    partial: the checkpoint may hold more (a sweep's extra networks).
   """
   saved = _flat_shapes(saved_params)
   model = _flat_shapes(model_params)
@@ -52,6 +54,8 @@ def check_compatible(saved_params, model_params, *, what: str, where: str):
     if name not in saved:
       problem = "is missing from the checkpoint"
     elif name not in model:
+      if partial:
+        continue
       problem = "is in the checkpoint but not in the model"
     elif saved[name] != model[name]:
       problem = (f"has shape {saved[name]} in the checkpoint but "
@@ -173,10 +177,12 @@ class Checkpointer:
     for name in PARAMETERS:
       if name in target:
         check_compatible(saved[current[name]], target[name], what=name,
-                         where=where)
+                         where=where, partial=partial)
     for name, tree in target.items():
-      if name not in PARAMETERS and (
-          _flat_shapes(saved[current[name]]) != _flat_shapes(tree)):
+      have, want = _flat_shapes(saved[current[name]]), _flat_shapes(tree)
+      if partial:  # e.g. a sweep member's state without the sweep's terms
+        have = {k: v for k, v in have.items() if k in want}
+      if name not in PARAMETERS and have != want:
         raise errors.CheckpointError(
             f"checkpoint {where} does not fit the {name} of this config "
             f"(optim.kind?)")

@@ -28,6 +28,7 @@ from jaxface import image_io
 from jaxface import metrics
 from jaxface import reconstruct as reconstruct_lib
 from jaxface import sampling
+from jaxface import sweep as sweep_lib
 from jaxface import train as train_lib
 from jaxface import workdir as workdir_lib
 from jaxface.data import synthetic_faces
@@ -86,6 +87,23 @@ def train(config, workdir, *, distributed: bool | dict = False):
   """
   _initialize_distributed(distributed)
   train_lib.train_and_evaluate(config, workdir)
+
+
+def sweep(config, grid, workdir, *, metric: str, export_member=None,
+          out=None, distributed: bool | dict = False):
+  """``jaxface sweep``: a grid as one step, or one member exported as a run."""
+  if export_member is not None:
+    if grid or not out:
+      raise errors.ConfigError(
+          "--export-member K takes --workdir SWEEP and --out RUN, no --grid")
+    path = sweep_lib.export_member(workdir, export_member, out)
+    print(f"member {export_member} of {workdir} written as the run {path}")
+    return dict(out=str(path))
+  _initialize_distributed(distributed)
+  rows = sweep_lib.run(config, grid, workdir, metric=metric)
+  if jax.process_index() == 0:
+    print(sweep_lib.format_table(rows, metric), end="")
+  return dict(rows=rows)
 
 
 def pretrain_identity(config, workdir) -> dict:

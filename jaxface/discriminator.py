@@ -9,6 +9,7 @@ R1) are fast.
 """
 
 import jax
+import jax.numpy as jnp
 from flax import nnx
 
 from jaxface import layers
@@ -30,10 +31,11 @@ class DCGANDiscriminator(nnx.Module):
                                 rngs=rngs)
 
   def __call__(self, images: jax.Array) -> jax.Array:
-    net = images
+    # Computed in the parameters' dtype; logits leave in float32.
+    net = images.astype(self.conv_out.kernel.dtype)
     for block in self.blocks:
       net = jax.nn.leaky_relu(block(net), 0.2)
-    return self.conv_out(net).reshape(images.shape[0])
+    return self.conv_out(net).reshape(images.shape[0]).astype(jnp.float32)
 
 
 class ResNetDiscriminator(nnx.Module):
@@ -48,7 +50,8 @@ class ResNetDiscriminator(nnx.Module):
     self.fc_out = nnx.Linear(self.trunk.out_dim, 1, rngs=rngs)
 
   def __call__(self, images: jax.Array) -> jax.Array:
-    return self.fc_out(self.trunk(images))[:, 0]
+    net = self.trunk(images.astype(self.fc_out.kernel.dtype))
+    return self.fc_out(net)[:, 0].astype(jnp.float32)
 
 
 def make_discriminator(config, image_size: int, rngs: nnx.Rngs) -> nnx.Module:

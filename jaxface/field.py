@@ -94,7 +94,12 @@ class FeatureField(nnx.Module):
     """
     per_point = lambda x: x.reshape(x.shape[:1] + (1,) * (points.ndim - 2)
                                     + x.shape[1:])
-    pos = positional_encoding(points / self.downscale, self.pos_freqs)
+    # Computed in the parameters' dtype (bfloat16 under
+    # train.compute_dtype); the density leaves in float32.
+    dtype = self.fc_pos.kernel.dtype
+    z_shape, z_app = z_shape.astype(dtype), z_app.astype(dtype)
+    pos = positional_encoding(points / self.downscale,
+                              self.pos_freqs).astype(dtype)
     net = jax.nn.relu(self.fc_pos(pos) + per_point(self.fc_shape(z_shape)))
     skip = 0
     for i, layer in enumerate(self.blocks):
@@ -103,12 +108,12 @@ class FeatureField(nnx.Module):
         net = (net + per_point(self.skip_shape[skip](z_shape))
                + self.skip_pos[skip](pos))
         skip += 1
-    density = self.density_out(net)[..., 0]
+    density = self.density_out(net)[..., 0].astype(jnp.float32)
     net = self.feature_view(net) + per_point(self.fc_app(z_app))
     if self.fc_view is not None and directions is not None:
       # One encoding per ray when the samples of a ray share a direction.
-      view = self.fc_view(positional_encoding(directions / self.downscale,
-                                              self.view_freqs))
+      view = self.fc_view(positional_encoding(
+          directions / self.downscale, self.view_freqs).astype(dtype))
       if view.ndim < net.ndim:
         view = jnp.expand_dims(view, -2)
       net = net + view
@@ -121,10 +126,12 @@ class FeatureField(nnx.Module):
       weights: [batch, rays, samples].
       hidden: [batch, rays, samples, hidden] from ``hidden``.
     """
-    summed = jnp.einsum("brs,brsh->brh", weights, hidden)
+    summed = jnp.einsum("brs,brsh->brh", weights.astype(hidden.dtype),
+                        hidden, preferred_element_type=jnp.float32)
     layer = self.feature_out
-    return (summed @ layer.kernel[...]
-            + layer.bias[...] * jnp.sum(weights, -1)[..., None])
+    kernel = layer.kernel[...].astype(jnp.float32)
+    bias = layer.bias[...].astype(jnp.float32)
+    return summed @ kernel + bias * jnp.sum(weights, -1)[..., None]
 
   def __call__(self, points, directions, z_shape, z_app):
     """Evaluates the field.
@@ -174,9 +181,11 @@ class BackgroundField(nnx.Module):
     Returns:
       [batch, rays, feature_dim] features.
     """
-    codes = jnp.concatenate([z_shape, z_app], axis=-1)
-    net = self.fc_dir(positional_encoding(directions, self.view_freqs))
+    dtype = self.fc_dir.kernel.dtype
+    codes = jnp.concatenate([z_shape, z_app], axis=-1).astype(dtype)
+    net = self.fc_dir(positional_encoding(directions,
+                                          self.view_freqs).astype(dtype))
     net = jax.nn.relu(net + self.fc_z(codes)[:, None])
     for layer in self.blocks:
       net = jax.nn.relu(layer(net))
-    return self.feature_out(net)
+    return self.feature_out(net).astype(jnp.float32)

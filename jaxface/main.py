@@ -50,6 +50,22 @@ def _parser() -> argparse.ArgumentParser:
   train.add_argument("--workdir", required=True)
   _distributed_arguments(train)
 
+  sweep = sub.add_parser(
+      "sweep", allow_abbrev=False,
+      help="train a grid of hyperparameters as one compiled step")
+  sweep.add_argument("--workdir", required=True)
+  sweep.add_argument("--grid", action="append", default=[],
+                     metavar="KEY=V1,V2,...",
+                     help="a learning rate, optim.ema_decay or loss weight "
+                          "and its values; members are every combination")
+  sweep.add_argument("--metric", default="clean/psnr_head_novel",
+                     help="held-out metric the table is sorted by")
+  sweep.add_argument("--export-member", type=int, default=None, metavar="K",
+                     help="write member K as a plain run in --out instead")
+  sweep.add_argument("--out", default=None,
+                     help="the run directory --export-member writes")
+  _distributed_arguments(sweep)
+
   render = sub.add_parser("render", allow_abbrev=False,
                           help="multi-view grid and orbit from a checkpoint")
   render.add_argument("--workdir", required=True)
@@ -186,9 +202,12 @@ _CONFIG_USE = {"train": "file", "pretrain-identity": "file",
                "evaluate": "refine"}
 
 
-def _config_arguments(command: str, rest: list[str]):
+def _config_arguments(args, rest: list[str]):
   """(config, overrides) for ``command``; a one-line error where unused."""
+  command = args.command
   use = _CONFIG_USE.get(command)
+  if command == "sweep":  # exporting a member reads the member's config
+    use = None if args.export_member is not None else "file"
   if use == "file":
     return _config_file(rest), []
   if rest:
@@ -222,6 +241,10 @@ def _dispatch(args, config, overrides) -> dict | None:
   handlers = {
       "train": lambda: commands.train(config, args.workdir,
                                       **_distributed(args)),
+      "sweep": lambda: commands.sweep(
+          config, args.grid, args.workdir, metric=args.metric,
+          export_member=args.export_member, out=args.out,
+          **_distributed(args)),
       "pretrain-identity": lambda: commands.pretrain_identity(config,
                                                               args.workdir),
       "make-data": lambda: commands.make_data(
@@ -260,7 +283,7 @@ def main(argv: list[str]) -> None:
              and not a.startswith("--config")]
   if unknown:
     _fail(f"unrecognized arguments: {' '.join(unknown)}", 2)
-  config, overrides = _config_arguments(args.command, rest)
+  config, overrides = _config_arguments(args, rest)
   # Library chatter (tfds config notices, orbax info) would bury the progress
   # bar; JAXFACE_VERBOSE=1 brings it back.
   if not os.environ.get("JAXFACE_VERBOSE"):

@@ -80,6 +80,8 @@ class NeuralRenderer(nnx.Module):
     Returns:
       [batch, h * 2^k, w * 2^k, 3] image in [0, 1].
     """
+    # Computed in the parameters' dtype; the image leaves in float32.
+    features = features.astype(self.to_rgb[0].kernel.dtype)
     net = features if self.conv_in is None else self.conv_in(features)
     rgb = self.to_rgb[0](features)
     for i, block in enumerate(self.blocks):
@@ -88,4 +90,4 @@ class NeuralRenderer(nnx.Module):
         rgb = blur(rgb)
       net = jax.nn.leaky_relu(block(upsample_nearest(net)), 0.2)
       rgb = rgb + self.to_rgb[i + 1](net)
-    return jax.nn.sigmoid(rgb)
+    return jax.nn.sigmoid(rgb.astype(jnp.float32))

@@ -109,6 +109,11 @@ def train_and_evaluate(config, workdir) -> train_state_lib.TrainState:
 
 def _train_locked(config, workdir: pathlib.Path):
   is_main = jax.process_index() == 0
+  if config.train.get("compute_dtype", "float32") not in ("float32",
+                                                          "bfloat16"):
+    raise errors.ConfigError(
+        f"train.compute_dtype {config.train.compute_dtype!r}: float32 or "
+        f"bfloat16")
   if identity_branch.cross_view(config) and not config.data.pairs:
     raise errors.ConfigError(
         "loss.cross_view_weight and loss.cross_view_perceptual_weight need "

@@ -20,6 +20,11 @@ random poses (``identity_branch.encode_and_render``); the generator and Q
 share the one ``jax.vjp``, and E1 and Q's regression terms take their
 gradients directly. With every branch weight 0 none of this is traced and
 the step is plain GIRAFFE.
+
+``hparams`` (``jaxface sweep``) makes learning rates, the EMA decay and
+loss weights traced arrays instead of config constants, so that one
+compiled step serves every member of a grid under ``jax.vmap``. Which terms
+are traced is still decided by the (static) config.
 """
 
 import jax
@@ -37,6 +42,20 @@ from jaxface import optim
 from jaxface import train_state as train_state_lib
 
 
+def compute_params(params, config):
+  """The float32 parameters as G and D compute with them.
+
+  ``train.compute_dtype`` "bfloat16": activations and matmuls in bfloat16
+  (G's field and renderer, D), while parameters, gradients and optimiser
+  states stay float32 -- the cast is inside the differentiated function,
+  so gradients arrive in float32. Volume rendering and losses stay float32.
+  """
+  dtype = jnp.dtype(config.train.get("compute_dtype", "float32"))
+  if dtype == jnp.float32:
+    return params
+  return jax.tree.map(lambda p: p.astype(dtype), params)
+
+
 def _render(state, latents, cameras, real, k_depth, k_branch, config,
             g_params, branch_params):
   """(fakes in [-1, 1], ``BranchRenders`` or None): the step's forward pass.
@@ -44,7 +63,7 @@ def _render(state, latents, cameras, real, k_depth, k_branch, config,
   A function of the trained parameters only, so that one ``jax.vjp`` gives
   the generator's and Q's gradients of everything rendered here.
   """
-  model = nnx.merge(state.g_graphdef, g_params)
+  model = nnx.merge(state.g_graphdef, compute_params(g_params, config))
   fakes = model(latents, cameras, k_depth).images * 2.0 - 1.0
   renders = None
   if branch_params is not None:
@@ -61,7 +80,29 @@ def _to_disc(images, config):
   return low + (high - low) * (0.5 * images + 0.5)
 
 
-def _discriminator_update(state, real, fakes, renders, config):
+# Hyperparameters a sweep may trace: they change values, not the program.
+TRACEABLE = ("optim.g_lr", "optim.d_lr", "optim.branch_lr",
+             "optim.ema_decay") + tuple(
+                 f"loss.{name}" for name in ("r1_weight",)
+                 + identity_branch.WEIGHTS)
+
+
+def _hparam(config, hparams, name: str):
+  """``hparams[name]`` if traced, else the config's constant."""
+  if hparams and name in hparams:
+    return hparams[name]
+  section, key = name.split(".")
+  return config[section][key]
+
+
+def _loss_weights(config, hparams) -> dict:
+  """{``<term>_weight``: weight} for every term, traced where swept."""
+  return {name: _hparam(config, hparams, f"loss.{name}")
+          for name in ("r1_weight",) + identity_branch.WEIGHTS}
+
+
+def _discriminator_update(state, real, fakes, renders, config, d_tx,
+                          weights):
   """One optimiser step of D on the reals (with R1) and the fakes.
 
   Args:
@@ -71,6 +112,8 @@ def _discriminator_update(state, real, fakes, renders, config):
     renders: the branch's ``BranchRenders`` (D also judges their novel
       views), or None.
     config: run config.
+    d_tx: D's optimiser.
+    weights: the loss weights (``_loss_weights``).
 
   Returns:
     (d_params, d_opt_state, loss, metrics, d_grads).
@@ -78,7 +121,7 @@ def _discriminator_update(state, real, fakes, renders, config):
   lc = config.loss
 
   def loss_fn(d_params):
-    disc = nnx.merge(state.d_graphdef, d_params)
+    disc = nnx.merge(state.d_graphdef, compute_params(d_params, config))
     real_in = _to_disc(real, config)
     if lc.r1_weight > 0:
       r1, real_logits = losses.r1_penalty(disc, real_in)
@@ -88,26 +131,26 @@ def _discriminator_update(state, real, fakes, renders, config):
     gan = losses.discriminator_gan_loss(real_logits, fake_logits)
     metrics = dict(d_gan=gan, r1=r1, d_real=jnp.mean(real_logits),
                    d_fake=jnp.mean(fake_logits))
-    loss = gan + lc.r1_weight * r1
+    loss = gan + weights["r1_weight"] * r1
     if renders is not None and lc.recon_gan_weight > 0:
       # D also learns that Q's codes at random poses are generated.
       novel_logits = disc(_to_disc(jax.lax.stop_gradient(renders.novel),
                                    config))
-      loss += lc.recon_gan_weight * losses.discriminator_fake_loss(
+      loss += weights["recon_gan_weight"] * losses.discriminator_fake_loss(
           novel_logits)
       metrics["d_novel"] = jnp.mean(novel_logits)
     return loss, metrics
 
   (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(
       state.d_params)
-  updates, opt_state = state.d_tx.update(grads, state.d_opt_state,
+  updates, opt_state = d_tx.update(grads, state.d_opt_state,
                                          state.d_params)
   return (optax.apply_updates(state.d_params, updates), opt_state, loss,
           metrics, grads)
 
 
 def _generator_loss(state, d_params, outputs, branch_params, real, cameras,
-                    latents, config):
+                    latents, config, weights):
   """G's non-saturating loss under the updated D, plus the branch's terms.
 
   A function of the rendered ``outputs`` (whose gradient the pullback turns
@@ -117,7 +160,7 @@ def _generator_loss(state, d_params, outputs, branch_params, real, cameras,
     (loss, metrics).
   """
   fakes, renders = outputs
-  model = nnx.merge(state.d_graphdef, d_params)
+  model = nnx.merge(state.d_graphdef, compute_params(d_params, config))
   disc = lambda images: model(_to_disc(images, config))
   gan = losses.generator_gan_loss(disc(fakes))
   if renders is None:
@@ -136,22 +179,37 @@ def _generator_loss(state, d_params, outputs, branch_params, real, cameras,
   inversion = identity_branch.inversion_losses(q, fakes, cameras, latents,
                                                loss_config=lc)
   branch = branch.replace(**inversion.metrics())
-  return gan + branch.weighted_sum(lc), dict(g_gan=gan, **branch.metrics())
+  return gan + branch.weighted_sum(weights), dict(g_gan=gan,
+                                                  **branch.metrics())
 
 
 def train_step(state: train_state_lib.TrainState, batch: dict, rng: jax.Array,
-               *, config) -> tuple[train_state_lib.TrainState, dict]:
+               hparams: dict | None = None, *,
+               config) -> tuple[train_state_lib.TrainState, dict]:
   """One GAN iteration (plus the identity branch when it is on).
 
   Args:
     state: the current state.
     batch: dict with ``image`` uint8 [batch, size, size, 3] real images.
     rng: the run's base PRNG key; the step is folded in here.
+    hparams: {name in ``TRACEABLE``: scalar array} overriding the config's
+      values (a sweep member's), or None.
     config: the run config (static).
 
   Returns:
     (new_state, metrics) with scalar metrics.
   """
+  weights = _loss_weights(config, hparams)
+  g_tx, d_tx, branch_tx = state.g_tx, state.d_tx, state.branch_tx
+  if hparams:  # the same chains with traced learning rates (stateless part)
+    g_tx = optim.make_optimizer(config.optim,
+                                _hparam(config, hparams, "optim.g_lr"))
+    d_tx = optim.make_optimizer(config.optim,
+                                _hparam(config, hparams, "optim.d_lr"))
+    branch_tx = optim.make_optimizer(
+        config.optim, _hparam(config, hparams, "optim.branch_lr"))
+  ema_decay = _hparam(config, hparams, "optim.ema_decay")
+
   # Sample.
   key = jax.random.fold_in(rng, state.step)
   k_cam, k_z, k_depth = jax.random.split(key, 3)
@@ -170,7 +228,8 @@ def train_step(state: train_state_lib.TrainState, batch: dict, rng: jax.Array,
   shared = config.train.update_order == "d_then_g"
   if shared:  # D update on the shared render; G is then judged by the new D.
     d_params, d_opt_state, d_loss, d_metrics, d_grads = (
-        _discriminator_update(state, real, fakes, renders, config))
+        _discriminator_update(state, real, fakes, renders, config, d_tx,
+                              weights))
     judge = d_params
   else:
     judge = state.d_params
@@ -179,31 +238,32 @@ def train_step(state: train_state_lib.TrainState, batch: dict, rng: jax.Array,
   (g_loss, g_metrics), (output_grads, branch_direct_grads) = (
       jax.value_and_grad(_generator_loss, argnums=(2, 3), has_aux=True)(
           state, judge, outputs, state.branch_params, real, cameras,
-          latents, config))
+          latents, config, weights))
   g_grads, branch_pulled_grads = pullback(output_grads)
-  g_updates, g_opt_state = state.g_tx.update(g_grads, state.g_opt_state,
+  g_updates, g_opt_state = g_tx.update(g_grads, state.g_opt_state,
                                              state.g_params)
   g_params = optax.apply_updates(state.g_params, g_updates)
   new_state = state.replace(
       step=state.step + 1, g_params=g_params, g_opt_state=g_opt_state,
       # EMA.
       g_ema_params=optim.ema_update(state.g_ema_params, g_params,
-                                    config.optim.ema_decay))
+                                    ema_decay))
   if not shared:
     # GIRAFFE: D update on fresh fakes from the updated generator.
     k_cam, k_z, k_depth = jax.random.split(jax.random.fold_in(key, 2), 3)
-    fresh = nnx.merge(state.g_graphdef, g_params)(
+    fresh = nnx.merge(state.g_graphdef, compute_params(g_params, config))(
         generator.sample_latents(k_z, real.shape[0], config.field),
         camera_lib.sample_poses(k_cam, real.shape[0], config.camera),
         k_depth).images * 2.0 - 1.0
     d_params, d_opt_state, d_loss, d_metrics, d_grads = (
-        _discriminator_update(state, real, fresh, renders, config))
+        _discriminator_update(state, real, fresh, renders, config, d_tx,
+                              weights))
   new_state = new_state.replace(d_params=d_params, d_opt_state=d_opt_state)
   metrics = {}
   if state.branch_params is not None:
     branch_grads = jax.tree.map(jnp.add, branch_direct_grads,
                                 branch_pulled_grads)
-    updates, branch_opt_state = state.branch_tx.update(
+    updates, branch_opt_state = branch_tx.update(
         branch_grads, state.branch_opt_state, state.branch_params)
     new_state = new_state.replace(
         branch_params=optax.apply_updates(state.branch_params, updates),

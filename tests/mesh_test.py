@@ -183,6 +183,28 @@ class VertexColorsTest(absltest.TestCase):
                                atol=0.6)
 
 
+class RenderDepthTest(absltest.TestCase):
+
+  def test_projected_boxes_equal_every_ray_against_every_triangle(self):
+    # Small faces (a fine sphere) and faces wider than max_extent (a box
+    # of 12 triangles), seen from three poses.
+    sphere = trimesh.creation.icosphere(subdivisions=3, radius=0.2)
+    box = trimesh.creation.box(extents=(0.5, 0.3, 0.1))
+    combined = trimesh.util.concatenate(
+        [sphere, box.apply_translation((0.05, -0.02, 0.25))])
+    cams = camera.make_camera(np.array([0.0, 0.35, -0.5]),
+                              np.array([0.0, 0.15, -0.1]), 2.7,
+                              np.radians(10.0))
+    fast = mesh.render_depth(combined.vertices, combined.faces, cams, 24,
+                             max_extent=3)
+    reference = mesh.render_depth_brute_force(combined.vertices,
+                                              combined.faces, cams, 24)
+    np.testing.assert_array_equal(np.isnan(fast), np.isnan(reference))
+    self.assertGreater(np.isfinite(fast).mean(), 0.3)
+    self.assertGreater(np.isnan(fast).mean(), 0.05)
+    np.testing.assert_allclose(fast, reference, atol=1e-5)
+
+
 class DensityGridTest(absltest.TestCase):
 
   def test_matches_field_and_chunking(self):
