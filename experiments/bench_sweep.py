@@ -1,23 +1,35 @@
 """A K-member sweep as one vmapped step against K sequential runs.
 
-Prints one JSON line per K: seconds per step of the K-member step, the
-same K steps of a plain run one after the other (K x one run's step, which
-is what K sequential runs cost), the speedup, images/s per member, and the
-compiled step's memory (XLA's ``memory_analysis``: arguments, outputs and
-temporaries). Random uint8 images stand in for data.
+Two measurements, one JSON line per K each:
+
+* ``step``: seconds per step of the compiled K-member step against K steps
+  of a plain run (K x one run's step), the speedup, images/s per member,
+  and the compiled step's memory (XLA's ``memory_analysis``: arguments,
+  outputs and temporaries). Random uint8 images stand in for data.
+* ``--end-to-end N``: wall time of ``jaxface sweep`` over K learning rates
+  for N steps against K ``jaxface train`` commands one after the other,
+  each a fresh process as a user runs them (start-up, data, compilation,
+  logging and checkpoints included).
 
   python experiments/bench_sweep.py --config configs/tiny.py --members 1 2 4 8
-  python experiments/bench_sweep.py --config configs/small_cpu.py --members 1 2 4
+  python experiments/bench_sweep.py --config configs/tiny.py --members 4 \
+      --end-to-end 200
 """
 
 import argparse
 import json
+import os
+import pathlib
 import platform
 import runpy
+import subprocess
+import sys
+import tempfile
 import time
 
 import jax
 import numpy as np
+from PIL import Image
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
@@ -50,6 +62,45 @@ def _memory_gb(compiled) -> float:
   return round(total / 2**30, 4)
 
 
+REPO = pathlib.Path(__file__).resolve().parents[1]
+
+
+def _end_to_end(config_path: str, k: int, steps: int) -> dict:
+  """Wall seconds: K `jaxface train` one after another, one `jaxface sweep`."""
+  lrs = [f"{lr:.3g}" for lr in np.geomspace(1e-5, 1e-3, k)]
+  common = [f"--config={config_path}", f"--config.train.num_steps={steps}",
+            "--config.ckpt.every_steps=50", "--config.log.every_steps=10",
+            "--config.log.progress_bar=False"]
+  cli = [sys.executable, "-m", "jaxface.main"]
+  env = dict(os.environ)
+  env.pop("XLA_FLAGS", None)
+  with tempfile.TemporaryDirectory() as tmp:
+    # Random images: data is not what is measured.
+    folder = pathlib.Path(tmp) / "images"
+    folder.mkdir()
+    rng = np.random.RandomState(0)
+    for i in range(64):
+      Image.fromarray(rng.randint(0, 256, (32, 32, 3), np.uint8)).save(
+          folder / f"{i}.png")
+    common += ["--config.data.name=image_folder",
+               f"--config.data.data_dir={folder}"]
+    t0 = time.perf_counter()
+    for i, lr in enumerate(lrs):
+      subprocess.run(cli + ["train", *common, f"--config.optim.g_lr={lr}",
+                            "--workdir", f"{tmp}/run{i}"], check=True,
+                     cwd=REPO, env=env, capture_output=True)
+    sequential = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    subprocess.run(cli + ["sweep", *common, "--grid",
+                          "optim.g_lr=" + ",".join(lrs), "--workdir",
+                          f"{tmp}/sweep"], check=True, cwd=REPO, env=env,
+                   capture_output=True)
+    swept = time.perf_counter() - t0
+  return dict(sequential_runs_sec=round(sequential, 1),
+              sweep_sec=round(swept, 1),
+              speedup=round(sequential / swept, 3))
+
+
 def main():
   parser = argparse.ArgumentParser()
   parser.add_argument("--config", default="configs/tiny.py")
@@ -57,9 +108,12 @@ def main():
   parser.add_argument("--batch-size", type=int, default=None)
   parser.add_argument("--steps", type=int, default=10)
   parser.add_argument("--warmup", type=int, default=3)
+  parser.add_argument("--end-to-end", type=int, default=0, metavar="STEPS",
+                      help="also time the commands for this many steps")
   args = parser.parse_args()
 
-  config = runpy.run_path(args.config)["get_config"]()
+  config_path = str(pathlib.Path(args.config).resolve())
+  config = runpy.run_path(config_path)["get_config"]()
   if args.batch_size:
     config.train.batch_size = args.batch_size
   config.mesh.data = 1
@@ -98,7 +152,7 @@ def main():
     sweep_s = _time(compiled, stacked, (batch, rng, hparams, active),
                     args.steps, args.warmup)
     print(json.dumps(dict(
-        benchmark="sweep", config=args.config, members=k,
+        benchmark="sweep_step", config=args.config, members=k,
         batch_size=batch_size, image_size=size,
         sweep_sec_per_step=round(sweep_s, 4),
         sequential_sec_per_step=round(k * plain_s, 4),
@@ -109,6 +163,11 @@ def main():
         plain_step_memory_gb=plain_gb,
         devices=f"{jax.device_count()}x{jax.devices()[0].device_kind}",
         host=platform.processor() or platform.machine())), flush=True)
+    if args.end_to_end:
+      print(json.dumps(dict(
+          benchmark="sweep_end_to_end", config=args.config, members=k,
+          steps=args.end_to_end,
+          **_end_to_end(config_path, k, args.end_to_end))), flush=True)
 
 
 if __name__ == "__main__":
