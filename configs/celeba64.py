@@ -186,6 +186,10 @@ def get_config(arg=None):
       # on a CPU without AMX float32 is faster).
       compute_dtype="float32",
   )
+  # `jaxface sweep`: members batched under jax.vmap ("vmap"), or the step
+  # written out once per member ("unroll": XLA:CPU runs vmap's grouped
+  # convolutions slowly); "auto" unrolls on CPU only.
+  config.sweep = dict(members_in="auto")
   # Device mesh: the batch is split over `data`; parameters are replicated.
   # `jaxface sweep` adds a `member` axis: its members over `member` devices.
   config.mesh = dict(data=-1, member=1)  # data=-1: all (remaining) devices

@@ -108,6 +108,8 @@ def main():
   parser.add_argument("--batch-size", type=int, default=None)
   parser.add_argument("--steps", type=int, default=10)
   parser.add_argument("--warmup", type=int, default=3)
+  parser.add_argument("--members-in", default="auto",
+                      choices=["auto", "vmap", "unroll"])
   parser.add_argument("--end-to-end", type=int, default=0, metavar="STEPS",
                       help="also time the commands for this many steps")
   args = parser.parse_args()
@@ -117,6 +119,7 @@ def main():
   if args.batch_size:
     config.train.batch_size = args.batch_size
   config.mesh.data = 1
+  config.sweep = dict(members_in=args.members_in)
   e2 = None
   if identity_branch.needs_e2(config):
     e2, _ = bench_reconstruct.identity_encoder(config, seed=0)
@@ -153,6 +156,7 @@ def main():
                     args.steps, args.warmup)
     print(json.dumps(dict(
         benchmark="sweep_step", config=args.config, members=k,
+        members_in=args.members_in,
         batch_size=batch_size, image_size=size,
         sweep_sec_per_step=round(sweep_s, 4),
         sequential_sec_per_step=round(k * plain_s, 4),

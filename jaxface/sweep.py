@@ -188,6 +188,19 @@ def unstack(stacked: train_state_lib.TrainState, index: int, mesh):
   return jax.jit(_take, out_shardings=replicated)(stacked, index)
 
 
+def _members_in(config) -> str:
+  """``sweep.members_in``: "vmap" (batched), "unroll" (K copies of the
+  step in one program, compiled K times larger), or "auto": unroll on CPU,
+  vmap on accelerators."""
+  how = config.get("sweep", {}).get("members_in", "auto")
+  if how not in ("auto", "vmap", "unroll"):
+    raise errors.ConfigError(
+        f"sweep.members_in {how!r}: auto, vmap or unroll")
+  if how == "auto":
+    return "unroll" if jax.default_backend() == "cpu" else "vmap"
+  return how
+
+
 def make_step_fn(config, state, mesh):
   """The jitted sweep step: ``(stacked, batch, rng, hparams, active) ->
   (stacked, metrics [K], active)``.
@@ -202,8 +215,23 @@ def make_step_fn(config, state, mesh):
                                      config=config)
 
   def local_step(stacked, batch, rng, hparams, active):
-    new, metrics = jax.vmap(one, in_axes=(axes, None, None, 0),
-                            out_axes=(axes, 0))(stacked, batch, rng, hparams)
+    if _members_in(config) == "unroll":
+      # The members' steps side by side in one program: XLA:CPU runs the
+      # grouped convolutions vmap makes of per-member kernels 4x slower
+      # than K ordinary ones (experiments/bench_vmap_conv.py).
+      e2 = stacked.e2_params
+      count = stacked.step.shape[0]
+      outs = [one(_take(stacked, k), batch, rng,
+                  jax.tree.map(lambda h, k=k: h[k], hparams))
+              for k in range(count)]
+      new = jax.tree.map(lambda *xs: jnp.stack(xs),
+                         *[o[0].replace(e2_params=None) for o in outs])
+      new = new.replace(e2_params=e2)
+      metrics = jax.tree.map(lambda *xs: jnp.stack(xs), *[o[1] for o in outs])
+    else:
+      new, metrics = jax.vmap(one, in_axes=(axes, None, None, 0),
+                              out_axes=(axes, 0))(stacked, batch, rng,
+                                                  hparams)
     keep = active & metrics["finite"]
 
     def select(n, o):

@@ -98,12 +98,15 @@ class SweepTest(absltest.TestCase):
     sweep.run(config, grid, self.tmp / "resumed", metric="x")
     config.train.num_steps = 4
     sweep.run(config, grid, self.tmp / "resumed", metric="x")
+    # The straight run batches its members with vmap, the resumed one
+    # writes the step out per member (the CPU default): the same numbers.
+    config.sweep = dict(members_in="vmap")
     sweep.run(config, grid, self.tmp / "straight", metric="x")
     for k in range(2):
       a = _member_state(self.tmp / "resumed", k, config)
       b = _member_state(self.tmp / "straight", k, config)
       self.assertEqual(int(a.step), 4)
-      self.assertLess(_max_diff(a.g_params, b.g_params), 1e-6)
+      self.assertLess(_max_diff(a.g_params, b.g_params), 2e-6)
     with self.assertRaisesRegex(errors.ConfigError, "another grid"):
       sweep.run(config, ["optim.d_lr=1e-4"], self.tmp / "resumed",
                 metric="x")
