@@ -374,65 +374,7 @@ def write_mesh(path_stem, vertices, faces, colors) -> dict:
   return paths
 
 
-def _ray_triangle_distances(origins, directions, triangles):
-  """Distance along each ray to each triangle (Moller-Trumbore), inf if none.
-
-  Args:
-    origins: [r, 3] ray origins.
-    directions: [r, 3] unit directions.
-    triangles: [f, 3, 3] corner positions.
-
-  Returns:
-    [r, f] distances; inf where a ray misses a triangle or hits behind.
-  """
-  a, b, c = triangles[:, 0], triangles[:, 1], triangles[:, 2]
-  edge1, edge2 = b - a, c - a  # [f, 3]
-  p = jnp.cross(directions[:, None], edge2[None])  # [r, f, 3]
-  det = jnp.sum(edge1[None] * p, -1)
-  safe = jnp.where(jnp.abs(det) < 1e-12, 1.0, det)
-  offset = origins[:, None] - a[None]
-  u = jnp.sum(offset * p, -1) / safe
-  q = jnp.cross(offset, edge1[None])
-  v = jnp.sum(directions[:, None] * q, -1) / safe
-  t = jnp.sum(edge2[None] * q, -1) / safe
-  hit = ((jnp.abs(det) >= 1e-12) & (u >= 0) & (v >= 0) & (u + v <= 1)
-         & (t > 0))
-  return jnp.where(hit, t, jnp.inf)
-
-
-@functools.partial(jax.jit, static_argnames=("chunk",))
-def _nearest_hits(origins, directions, triangles, chunk: int):
-  """[r] distance to the nearest triangle, faces taken ``chunk`` at a time."""
-  chunks = triangles.reshape(-1, chunk, 3, 3)
-  nearest = jax.lax.map(
-      lambda tris: jnp.min(_ray_triangle_distances(origins, directions,
-                                                   tris), axis=1), chunks)
-  return jnp.min(nearest, axis=0)
-
-
-def render_depth_brute_force(vertices, faces, cameras: structs.Camera,
-                             size: int, chunk: int = 2048) -> np.ndarray:
-  """``render_depth`` by testing every ray against every triangle.
-
-  O(rays x triangles): the reference ``render_depth`` is tested against.
-  """
-  triangles = np.asarray(vertices, np.float32)[np.asarray(faces)]
-  # Degenerate padding triangles (all corners at one point) are never hit;
-  # rounding the count up to a power of two bounds the number of compiles.
-  total = max(chunk, 1 << int(np.ceil(np.log2(max(len(triangles), 1)))))
-  padded = np.zeros((total, 3, 3), np.float32)
-  padded[:len(triangles)] = triangles
-  rays = rays_lib.pixel_rays(cameras, size, size)
-  depth = []
-  for i in range(rays.origins.shape[0]):
-    distance = _nearest_hits(rays.origins[i], rays.directions[i],
-                             jnp.asarray(padded), min(chunk, total))
-    depth.append(np.asarray(distance * rays.z_scale[i]))
-  depth = np.stack(depth).reshape(-1, size, size)
-  return np.where(np.isfinite(depth), depth, np.nan).astype(np.float32)
-
-
-def _pixel_frame(origin, directions, z_scale, size: int):
+def _pixel_frame(directions, z_scale, size: int):
   """``M`` with ``X - origin = s * M @ [1, col, row]`` for a pinhole camera.
 
   A pixel's ray direction divided by its ``z_scale`` lies on the image
@@ -474,8 +416,8 @@ def render_depth(vertices, faces, cameras: structs.Camera, size: int,
 
   The rays are ``rays.pixel_rays``' (the data's camera model), so the map
   lines up with ground-truth depth maps of the same cameras. Each triangle
-  is tested (Moller-Trumbore, exactly as ``render_depth_brute_force``) only
-  against the pixels inside its projected bounding box: a triangle's image
+  is tested (Moller-Trumbore) only against the pixels inside its projected
+  bounding box: a triangle's image
   under a pinhole is the triangle of its corners' images. The cost is
   O(triangles x box area) instead of O(triangles x pixels), so meshes of
   a million faces from a noisy early field take seconds, not hours.
@@ -503,7 +445,7 @@ def render_depth(vertices, faces, cameras: structs.Camera, size: int,
                      -1).reshape(-1, 2)  # [k, 2] (d_row, d_col)
   for i in range(origins.shape[0]):
     origin = origins[i, 0]
-    frame = _pixel_frame(origin, directions[i], z_scale[i], size)
+    frame = _pixel_frame(directions[i], z_scale[i], size)
     # [f, 3, 3] -> (s, s*col, s*row) -> (col, row) of every corner.
     coords = (triangles - origin) @ np.linalg.inv(frame).T
     cr = coords[..., 1:] / coords[..., :1]

@@ -355,7 +355,6 @@ def _run_locked(config, grid, workdir: pathlib.Path, metric: str):
   local_batch = sharding.local_batch_size(config.train.batch_size, mesh)
   dataset = input_pipeline.train_dataset(config, local_batch)
   batches = input_pipeline.iterate_from(dataset, step, config)
-  data_sharding = NamedSharding(mesh, P("data"))
 
   writers = []
   if is_main:
@@ -369,9 +368,7 @@ def _run_locked(config, grid, workdir: pathlib.Path, metric: str):
   with preemption_lib.Preemption(ckpts[0]) as preemption:
     try:
       while step < num_steps:
-        batch = jax.tree.map(
-            lambda x: jax.make_array_from_process_local_data(
-                data_sharding, np.asarray(x)), next(batches))
+        batch = sharding.global_batch(next(batches), mesh)
         stacked, metrics, active = step_fn(stacked, batch, rng, hparams,
                                            active)
         step += 1

@@ -215,13 +215,19 @@ def identity_encoder(config, workdir, *, training: bool):
       shutil.rmtree(partial, ignore_errors=True)
       shutil.copytree(source, partial)
       partial.rename(local)
+  graphdef, state = _read_encoder(source, "identity encoder")
+  return graphdef, state, identity.embedding_dim(nnx.merge(graphdef, state))
+
+
+def _read_encoder(directory, what: str):
+  """(graphdef, state) of a face-ID network; a one-line error if unreadable."""
   try:
-    graphdef, state, _ = identity_import.load_identity_encoder(source)
+    graphdef, state, _ = identity_import.load_identity_encoder(directory)
   except (OSError, ValueError) as e:
     raise errors.ConfigError(
-        f"cannot read the identity encoder in {source}: "
+        f"cannot read the {what} in {directory}: "
         f"{str(e).strip().splitlines()[0]}") from e
-  return graphdef, state, identity.embedding_dim(nnx.merge(graphdef, state))
+  return graphdef, state
 
 
 def judge(config, directory=None):
@@ -241,12 +247,7 @@ def judge(config, directory=None):
   directory = directory or config.identity.get("judge_dir", "")
   if not directory:
     return None
-  try:
-    graphdef, state, _ = identity_import.load_identity_encoder(directory)
-  except (OSError, ValueError) as e:
-    raise errors.ConfigError(
-        f"cannot read the identity judge in {directory}: "
-        f"{str(e).strip().splitlines()[0]}") from e
+  graphdef, state = _read_encoder(directory, "identity judge")
   return graphdef, nnx.to_pure_dict(state)
 
 
