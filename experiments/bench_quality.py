@@ -25,6 +25,7 @@ import time
 import jax
 
 from jaxface import evaluate
+from jaxface import export
 from jaxface import identity_pretrain
 from jaxface import train
 from jaxface import workdir as workdir_lib
@@ -128,10 +129,12 @@ def main():
   steps = int(state.step)
   config, networks, _ = workdir_lib.restore(workdir)
   start = time.perf_counter()
-  results = evaluate.evaluate(
+  results, figures = evaluate.evaluate(
       config, networks, num_identities=args.eval_identities,
       refine_steps=args.refine_steps, judge=workdir_lib.judge(config),
-      mesh_resolution=args.mesh_resolution)
+      mesh_resolution=args.mesh_resolution, with_views=True)
+  for name, figure in figures.items():  # truth above model, per identity
+    export.write_png(workdir / "eval" / f"views_{name}.png", figure, 3)
   line = dict(bench="quality", config=args.config, overrides=args.set,
               minutes=args.minutes, train_sec=round(train_s, 1),
               sec_per_step=round(train_s / max(steps, 1), 3),

@@ -330,17 +330,27 @@ def evaluate(workdir, out=None, *, refine_steps: int = 0,
   """
   config, networks, step = workdir_lib.restore(workdir)
   config = apply_overrides(config, overrides, ("refine",))
-  results = evaluate_lib.evaluate(
+  results, figures = evaluate_lib.evaluate(
       config, networks, num_identities=num_identities,
       refine_steps=refine_steps, judge=workdir_lib.judge(config, judge),
-      mesh_resolution=mesh_resolution, sets=tuple(sets))
+      mesh_resolution=mesh_resolution, sets=tuple(sets), with_views=True)
   path = pathlib.Path(out) if out else (
       pathlib.Path(workdir) / "eval" / f"metrics_step{step}.json")
+  views = {name: path.with_name(f"{path.stem}_views_{name}.png")
+           for name in figures}
   if jax.process_index() == 0:
     files.write_atomic(path, (json.dumps(dict(step=step, **results),
                                          indent=2) + "\n").encode())
+    for name, figure in figures.items():
+      export.write_png(views[name], figure, _upscale(figure))
     print(metrics.format_table(results))
-  return dict(step=step, path=str(path), **results)
+  return dict(step=step, path=str(path),
+              views={k: str(v) for k, v in views.items()}, **results)
+
+
+def _upscale(image) -> int:
+  """A small picture's nearest-neighbour zoom, to about 1024 pixels wide."""
+  return max(1, 1024 // image.shape[1])
 
 
 def import_giraffe(checkpoint, config, workdir) -> dict:

@@ -51,6 +51,7 @@ from jaxface import identity
 from jaxface import mesh as mesh_lib
 from jaxface import metrics
 from jaxface import reconstruct
+from jaxface import sampling
 from jaxface import sharding
 from jaxface import structs
 from jaxface.data import head_model
@@ -204,8 +205,9 @@ def _view_metrics(g_graphdef, g_params, e2_graphdef, e2_params,
     render_fn: ``render`` or a stand-in with its signature (tests).
 
   Returns:
-    Dict of ``VIEW_METRICS`` [n, v] (axis 1 as ``held_out``) and
-    ``pose_error``, ``yaw_error``, ``pitch_error`` [n] degrees. Images are
+    Dict of ``VIEW_METRICS`` [n, v] (axis 1 as ``held_out``),
+    ``pose_error``, ``yaw_error``, ``pitch_error`` [n] degrees and
+    ``render``, uint8 [n, v, s, s, 3], the pictures scored. Images are
     scored as the 8-bit pictures they are saved as, on the same integer
     grid as the data, so a perfect render scores exactly.
   """
@@ -247,6 +249,7 @@ def _view_metrics(g_graphdef, g_params, e2_graphdef, e2_params,
     results["judge_cosine"] = metrics.cosine(judge(rendered), judge_input)
     results["judge_cosine_gt"] = metrics.cosine(judge(gt8 / 255.0),
                                                 judge_input)
+    results["render"] = jnp.round(rendered * 255.0).astype(jnp.uint8)
     return results
 
   # One view at a time for all identities: the batch (and memory) of a
@@ -418,7 +421,7 @@ def evaluate(config, networks: structs.Networks, *,
              num_identities: int | None = None, refine_steps: int = 0,
              seed: int = 0, batch_size: int | None = None,
              sets=tuple(held_out_lib.SETS), judge=None,
-             mesh_resolution: int = 0) -> dict:
+             mesh_resolution: int = 0, with_views: bool = False):
   """Reconstruction metrics on the synthetic test identities.
 
   Each identity's view 0 is encoded by Q (``reconstruct.encode``), then, if
@@ -440,10 +443,12 @@ def evaluate(config, networks: structs.Networks, *,
     sets: the held-out sets to score (``data.held_out.SETS`` keys).
     judge: ``(graphdef, params)`` of the judge network, or None.
     mesh_resolution: score the exported meshes at this grid side (0: no).
+    with_views: also return each set's ``views_figure``.
 
   Returns:
     Flat dict of ``<set>/<metric>`` floats (see the module docstring) and
-    ``identity_consistency_random``.
+    ``identity_consistency_random``; with ``with_views``, the pair
+    ``(that dict, {set: uint8 figure [h, w, 3]})``.
 
   Raises:
     errors.CheckpointError: the run has no Q.
@@ -454,7 +459,7 @@ def evaluate(config, networks: structs.Networks, *,
   mean_image = mean_training_image(config.data)
   reference = jax.tree.leaves(networks.g_params)[0]
   judge_params = sharding.replicate_like(judge_params, reference)
-  results = {}
+  results, figures = {}, {}
   for held_out_set in sets:
     held_out = held_out_lib.load(config.data, num_identities, held_out_set)
     n = held_out.num_identities
@@ -483,6 +488,8 @@ def evaluate(config, networks: structs.Networks, *,
       estimates.append(jax.tree.map(lambda a, k=keep: a[:k],
                                     sharding.to_host(estimate)))
     per_view = jax.tree.map(lambda *a: np.concatenate(a), *chunks)
+    figures[held_out_set] = views_figure(held_out.images,
+                                         per_view.pop("render"))
     results.update(summarize(per_view, yaw_differences(held_out),
                              refine_steps=refine_steps,
                              prefix=f"{held_out_set}/"))
@@ -498,7 +505,24 @@ def evaluate(config, networks: structs.Networks, *,
       networks.e2_params, views, render_fn=render))
   results.update(metrics.summarize(
       {"identity_consistency_random": consistency}))
-  return results
+  return (results, figures) if with_views else results
+
+
+def views_figure(truth, renders, max_identities: int = 8) -> np.ndarray:
+  """Each identity's true views above the model's, as one picture.
+
+  Args:
+    truth: uint8 [n, v, s, s, 3] held-out views (view 0 the input).
+    renders: uint8 [n, v, s, s, 3] the reconstruction of view 0 rendered at
+      every view's true camera.
+    max_identities: show the first this many identities.
+
+  Returns:
+    uint8 [h, w, 3]: rows alternate truth / model, columns are views.
+  """
+  k = min(max_identities, len(truth))
+  rows = np.stack([np.asarray(truth[:k]), np.asarray(renders[:k])], axis=1)
+  return sampling.make_grid(rows.reshape(2 * k, *rows.shape[2:]))
 
 
 @functools.partial(jax.jit, static_argnames=("judge_graphdef", "head_size",
@@ -508,10 +532,12 @@ def _held_out_step(networks: structs.Networks, judge_graphdef, judge_params,
                    head_size: float, render_fn):
   """Encode, render and score ``held_out`` at once."""
   estimate = reconstruct.encode(networks, held_out.images[:, INPUT_VIEW])
-  return _view_metrics(
+  per_view = _view_metrics(
       networks.g_graphdef, networks.g_params, networks.e2_graphdef,
       networks.e2_params, judge_graphdef, judge_params, estimate, held_out,
       mean_image, head_size=head_size, render_fn=render_fn)
+  per_view.pop("render")  # training logs numbers only
+  return per_view
 
 
 def can_log_held_out(config) -> bool:

@@ -19,6 +19,7 @@ import struct
 import tempfile
 from unittest import mock
 
+import imageio.v3 as iio
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -228,6 +229,33 @@ class EvaluateTest(absltest.TestCase):
     self.assertLess(mixed["psnr_head_input"], 40.0)
     self.assertGreater(mixed["depth_abs_rel_head_novel"], 1e-3)
 
+  def test_views_figure_puts_the_model_under_the_truth(self):
+    # With the oracle render, every model row repeats the truth row above
+    # it; with the wrong view drawn, it does not.
+    size = self.config.data.image_size
+    pad = 2
+
+    def rows(render):
+      with mock.patch.object(evaluate, "render", render):
+        _, figures = evaluate.evaluate(self.config, self.networks,
+                                       sets=("clean",), with_views=True)
+      figure = figures["clean"]
+      step = size + pad
+      return [figure[pad + r * step:pad + r * step + size]
+              for r in range(figure.shape[0] // step)]
+
+    oracle = rows(self._fake_render("clean"))
+    self.assertLen(oracle, 2 * 2)  # two identities, truth and model each
+    inputs = [e["image"] for e in self._input_examples("clean")]
+    for identity in range(2):
+      truth, model = oracle[2 * identity], oracle[2 * identity + 1]
+      np.testing.assert_array_equal(model, truth)
+      # Column 0 is the input view itself.
+      np.testing.assert_array_equal(truth[:, pad:pad + size],
+                                    inputs[identity])
+    mixed = rows(self._fake_render("clean", view_shift=1))
+    self.assertFalse(np.array_equal(mixed[1], mixed[0]))
+
   def test_clean_views_share_the_input_light_and_background(self):
     # Independently of the metrics: in the clean set, a view's background
     # (the corner pixels) is its input view's; in the wild set it is not.
@@ -347,9 +375,17 @@ class EvaluateTest(absltest.TestCase):
       self.assertTrue(math.isfinite(written[name]), name)
       self.assertEqual(written[name], result[name], name)
     self.assertIn(metrics.format_table(
-        {k: v for k, v in result.items() if k not in ("step", "path")}),
+        {k: v for k, v in result.items()
+         if k not in ("step", "path", "views")}),
                   stdout.getvalue())
-    self.assertEqual(list(path.parent.iterdir()), [path])  # no temp files
+    views = {name: path.with_name(f"metrics_step1_views_{name}.png")
+             for name in ("clean", "wild")}
+    self.assertEqual(result["views"], {k: str(v) for k, v in views.items()})
+    # The JSON and one picture per set, and no temporary files.
+    self.assertCountEqual(path.parent.iterdir(), [path, *views.values()])
+    picture = iio.imread(views["clean"])
+    self.assertEqual(picture.ndim, 3)
+    self.assertGreater(picture.shape[0], 2 * 2 * config.data.image_size)
 
   def test_inference_from_another_directory(self):
     # A run trained with a relative data path, then evaluated and

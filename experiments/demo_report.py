@@ -1,0 +1,121 @@
+"""The README's reconstruction figure and table, from a finished ``make demo``.
+
+Reads what ``make demo`` wrote under ``--workdir`` and writes to ``--out``:
+
+* ``held_out_views.png``: for each held-out identity of the clean set, its
+  true views above the model's renders of view 0 at the same cameras
+  (``jaxface evaluate``'s picture; column 0 is the input);
+* ``photos.png``: each demo photo's ``render.png`` (input, reconstruction)
+  beside its ``views.png`` (seven yaws over their depth), feed-forward;
+* ``table.md``: the model beside the copy-the-input and mean-image
+  baselines on the same pairs, inside the head, overall and by yaw, on both
+  held-out sets, plus geometry, pose, opacity and the judge.
+
+  python experiments/demo_report.py --workdir runs/demo \\
+      --out experiments/2026-11-30_demo
+"""
+
+import argparse
+import json
+import pathlib
+import shutil
+
+import imageio.v3 as iio
+import numpy as np
+
+BUCKETS = ("", "_yaw0-15", "_yaw15-30", "_yaw30+")
+BUCKET_NAMES = ("all novel views", "yaw 0-15°", "yaw 15-30°", "yaw > 30°")
+
+
+def _latest(directory: pathlib.Path, pattern: str) -> pathlib.Path:
+  """The file of ``pattern`` (with one ``{}`` for the step) of the last step."""
+  found = sorted(directory.glob(pattern.format("*")),
+                 key=lambda p: int(p.name.split("step")[1].split("_")[0]
+                                   .split(".")[0]))
+  if not found:
+    raise SystemExit(f"demo_report: no {pattern.format('N')} in {directory}")
+  return found[-1]
+
+
+def photo_strip(reconstructions: pathlib.Path) -> np.ndarray:
+  """Each photo's render.png beside its views.png, one photo per row."""
+  rows = []
+  for face in sorted(p for p in reconstructions.iterdir() if p.is_dir()):
+    render = iio.imread(face / "render.png")[..., :3]
+    views = iio.imread(face / "views.png")[..., :3]
+    height = max(render.shape[0], views.shape[0])
+    pad = lambda a: np.pad(a, ((0, height - a.shape[0]), (0, 0), (0, 0)),
+                           constant_values=255)
+    rows.append(np.concatenate([pad(render), pad(views)], axis=1))
+  width = max(r.shape[1] for r in rows)
+  rows = [np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0)),
+                 constant_values=255) for r in rows]
+  return np.concatenate(rows, axis=0)
+
+
+def table(metrics: dict) -> str:
+  """Markdown: model and baselines inside the head, then the rest."""
+  lines = [f"Step {metrics['step']}, {metrics['clean/num_identities']} "
+           f"held-out identities, view 0 in, "
+           f"{metrics['clean/num_novel_views']} novel views each; Q's "
+           "feed-forward estimate, no refinement.", ""]
+  for held_out in ("clean", "wild"):
+    m = lambda name, h=held_out: metrics[f"{h}/{name}"]
+    lines += [f"**{held_out}** set: PSNR inside the true head mask (dB), "
+              "model / copy the input view / mean training image, and the "
+              "model's gain over copying", "",
+              "| novel views | views | model | copy input | mean image | "
+              "gain vs copy |", "|---|---:|---:|---:|---:|---:|"]
+    for bucket, name in zip(BUCKETS, BUCKET_NAMES):
+      count = (m("num_novel_views") * m("num_identities") if not bucket
+               else m(f"num_novel_{bucket[1:]}"))
+      lines.append(
+          f"| {name} | {count} | {m('psnr_head_novel' + bucket):.2f} | "
+          f"{m('psnr_head_copy_novel' + bucket):.2f} | "
+          f"{m('psnr_head_mean_novel' + bucket):.2f} | "
+          f"{m('psnr_head_novel_gain_copy' + bucket):+.2f} |")
+    lines += ["", f"SSIM inside the head: model {m('ssim_head_novel'):.3f}, "
+              f"copy {m('ssim_head_copy_novel'):.3f}, mean "
+              f"{m('ssim_head_mean_novel'):.3f}. Input view re-rendered: "
+              f"PSNR {m('psnr_head_input'):.2f} dB. Full frame (scores the "
+              f"background too): model {m('psnr_full_novel'):.2f}, copy "
+              f"{m('psnr_full_copy_novel'):.2f}, mean "
+              f"{m('psnr_full_mean_novel'):.2f} dB.", ""]
+  c = lambda name: metrics[f"clean/{name}"]
+  lines += [
+      "| geometry and pose (clean set) | value |", "|---|---:|",
+      f"| depth error / head size, raw | {c('depth_abs_rel_head_novel'):.3f} |",
+      f"| depth error / head size, after the best offset | "
+      f"{c('depth_abs_rel_head_offset_novel'):.3f} |",
+      f"| pose error (degrees) | {c('pose_error_deg'):.1f} |",
+      f"| opacity inside the head / on the background | "
+      f"{c('opacity_head_novel'):.2f} / {c('opacity_background_novel'):.2f} |",
+      f"| judge cosine, novel views / its ceiling (true views) | "
+      f"{c('judge_cosine_novel'):.3f} / {c('judge_cosine_gt_novel'):.3f} |",
+      f"| mesh: depth error / head size after offset | "
+      f"{c('mesh_depth_abs_rel_head_offset'):.3f} |",
+      f"| mesh: share of the head covered | {c('mesh_coverage'):.2f} |",
+      f"| mesh: surface facing up or down (true heads) | "
+      f"{c('mesh_up_down_area'):.2f} ({c('mesh_up_down_area_gt'):.2f}) |",
+  ]
+  return "\n".join(lines) + "\n"
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  parser.add_argument("--workdir", default="runs/demo")
+  parser.add_argument("--out", required=True)
+  args = parser.parse_args()
+  workdir, out = pathlib.Path(args.workdir), pathlib.Path(args.out)
+  out.mkdir(parents=True, exist_ok=True)
+  metrics_path = _latest(workdir / "eval", "metrics_step{}.json")
+  metrics = json.loads(metrics_path.read_text())
+  shutil.copyfile(metrics_path.with_name(f"{metrics_path.stem}_views_clean.png"),
+                  out / "held_out_views.png")
+  iio.imwrite(out / "photos.png", photo_strip(workdir / "reconstructions"))
+  (out / "table.md").write_text(table(metrics))
+  print(json.dumps(dict(metrics=str(metrics_path), out=str(out))))
+
+
+if __name__ == "__main__":
+  main()
