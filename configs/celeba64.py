@@ -61,6 +61,14 @@ def get_config(arg=None):
   )
   # Stage 3: feature field (object MLP and background MLP).
   config.field = dict(
+      # "mlp": GIRAFFE's fully connected field. "triplane": an EG3D-style
+      # field, three feature planes made from the shape code by a 2D conv
+      # generator (plane_* sizes) and read by a small MLP of `hidden` units;
+      # num_layers, skips, pos_freqs and downscale are then unused.
+      kind="mlp",
+      plane_size=32,
+      plane_channels=32,
+      plane_width=64,
       # Axes the fields read points in: "giraffe" (z up, as the official
       # checkpoints) or "jaxface" (this world's; runs written before).
       frame="giraffe",

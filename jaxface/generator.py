@@ -26,6 +26,8 @@ from jaxface import volume_render
 # Points on the padded box's faces sit at |p| = 1 + box_padding up to float
 # rounding; ``density`` keeps them inside rather than zeroing a random subset.
 _BOX_TOLERANCE = 1e-5
+
+FIELD_KINDS = ("mlp", "triplane")
 BACKGROUNDS = ("volume", "direction", "none")
 YAW_MODES = ("object", "camera")
 
@@ -58,6 +60,7 @@ class Generator(nnx.Module):
   def __init__(self, config, *, rngs: nnx.Rngs):
     fc, rc = config.field, config.render
     for name, value, allowed in (
+        ("field.kind", fc.kind, FIELD_KINDS),
         ("field.background", fc.background, BACKGROUNDS),
         ("field.frame", fc.frame, camera_lib.FIELD_FRAMES),
         ("render.yaw", rc.yaw, YAW_MODES),
@@ -91,11 +94,18 @@ class Generator(nnx.Module):
     if rc.skip_empty_samples and not self.sample_in_box:
       self.window = rays_lib.box_window(self.half_size, self.near, self.far,
                                         self.num_samples, self.depth_sampling)
-    self.field = field.FeatureField(
-        hidden=fc.hidden, num_layers=fc.num_layers, skips=tuple(fc.skips),
-        pos_freqs=fc.pos_freqs, view_freqs=fc.view_freqs,
-        z_shape_dim=fc.z_shape_dim, z_app_dim=fc.z_app_dim,
-        feature_dim=fc.feature_dim, downscale=fc.downscale, rngs=rngs)
+    if fc.kind == "mlp":
+      self.field = field.FeatureField(
+          hidden=fc.hidden, num_layers=fc.num_layers, skips=tuple(fc.skips),
+          pos_freqs=fc.pos_freqs, view_freqs=fc.view_freqs,
+          z_shape_dim=fc.z_shape_dim, z_app_dim=fc.z_app_dim,
+          feature_dim=fc.feature_dim, downscale=fc.downscale, rngs=rngs)
+    else:
+      self.field = field.TriPlaneField(
+          plane_size=fc.plane_size, plane_channels=fc.plane_channels,
+          plane_width=fc.plane_width, hidden=fc.hidden,
+          view_freqs=fc.view_freqs, z_shape_dim=fc.z_shape_dim,
+          z_app_dim=fc.z_app_dim, feature_dim=fc.feature_dim, rngs=rngs)
     self.background_kind = fc.background
     self.background = nnx.data(None)
     if fc.background == "volume":

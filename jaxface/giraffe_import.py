@@ -56,6 +56,7 @@ _BLUR = (1.0, 2.0, 1.0)
 # Rendering choices an imported checkpoint must be rendered with to give
 # GIRAFFE's images: {(section, key): value}.
 GIRAFFE_BEHAVIOUR = {
+    ("field", "kind"): "mlp",
     ("field", "frame"): "giraffe",
     ("field", "downscale"): 2.0,
     ("field", "background"): "volume",

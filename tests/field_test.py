@@ -145,6 +145,107 @@ class FeatureFieldTest(parameterized.TestCase):
     )
 
 
+def _bilinear_reference(plane, x, y):
+  """Plane [r, r, c] at x (columns) and y (rows) in [-1, 1], float64."""
+  size = plane.shape[0]
+  col = min(max((x + 1) / 2 * (size - 1), 0.0), size - 1.0)
+  row = min(max((y + 1) / 2 * (size - 1), 0.0), size - 1.0)
+  c0, r0 = min(int(np.floor(col)), size - 2), min(int(np.floor(row)), size - 2)
+  fx, fy = col - c0, row - r0
+  return ((1 - fx) * (1 - fy) * plane[r0, c0] + fx * (1 - fy) * plane[r0, c0 + 1]
+          + (1 - fx) * fy * plane[r0 + 1, c0] + fx * fy * plane[r0 + 1, c0 + 1])
+
+
+def _make_triplane(view_freqs=2, plane_size=8):
+  return testing_utils.random_module(
+      lambda: field.TriPlaneField(
+          plane_size=plane_size, plane_channels=5, plane_width=6, hidden=16,
+          view_freqs=view_freqs, z_shape_dim=_Z_SHAPE, z_app_dim=_Z_APP,
+          feature_dim=_FEATURES, rngs=nnx.Rngs(0)))
+
+
+class TriPlaneFieldTest(absltest.TestCase):
+
+  def test_sample_planes_matches_bilinear_reference(self):
+    rng = np.random.default_rng(0)
+    planes = rng.normal(size=(3, 6, 6, 4)).astype(np.float32)
+    # Inside the box, on its faces and beyond them (clamped to the edge).
+    points = np.concatenate([rng.uniform(-1, 1, (20, 3)),
+                             [[-1, -1, -1], [1, 1, 1], [1.3, -1.2, 0.4]]])
+    points = points.astype(np.float32)
+    got = np.asarray(field.sample_planes(planes, points))
+    p = planes.astype(np.float64)
+    for n, (x, y, z) in enumerate(points.astype(np.float64)):
+      want = (_bilinear_reference(p[0], x, y) + _bilinear_reference(p[1], x, z)
+              + _bilinear_reference(p[2], y, z))
+      np.testing.assert_allclose(got[n], want, atol=1e-5, err_msg=str(n))
+    # At texel centres the planes are read exactly.
+    grid = np.linspace(-1, 1, 6, dtype=np.float32)
+    corner = np.asarray(field.sample_planes(
+        planes, np.array([[grid[2], grid[4], grid[1]]], np.float32)))
+    np.testing.assert_allclose(
+        corner[0], planes[0, 4, 2] + planes[1, 1, 2] + planes[2, 1, 4],
+        atol=1e-5)
+
+  def test_planes_shape(self):
+    f = _make_triplane(plane_size=16)
+    z_shape = _inputs()[2]
+    chex.assert_shape(nnx.jit(lambda m, z: m.planes(z))(f, z_shape),
+                      (_BATCH, 3, 16, 16, 5))
+
+  def test_density_ignores_appearance_and_view(self):
+    f = _make_triplane()
+    points, dirs, z_shape, z_app = _inputs()
+    _, dirs2, z_shape2, z_app2 = _inputs(seed=1)
+    density, features = _apply(f, points, dirs, z_shape, z_app)
+    chex.assert_shape(density, (_BATCH, _POINTS))
+    chex.assert_shape(features, (_BATCH, _POINTS, _FEATURES))
+    density_app, features_app = _apply(f, points, dirs, z_shape, z_app2)
+    density_dir, features_dir = _apply(f, points, dirs2, z_shape, z_app)
+    np.testing.assert_array_equal(density_app, density)
+    np.testing.assert_array_equal(density_dir, density)
+    self.assertTrue(_differs(features_app, features))
+    self.assertTrue(_differs(features_dir, features))
+    # ... while the shape code and the position move it.
+    self.assertTrue(_differs(_apply(f, points, dirs, z_shape2, z_app)[0],
+                             density))
+    self.assertTrue(_differs(_apply(f, points * 0.5, dirs, z_shape, z_app)[0],
+                             density))
+
+  def test_codes_act_per_scene_and_rays_share_directions(self):
+    f = _make_triplane()
+    points, dirs, z_shape, z_app = _inputs()
+    density, features = _apply(f, points, dirs, z_shape, z_app)
+    z_shape2 = z_shape.copy()
+    z_shape2[0] += 1.0
+    density2, features2 = _apply(f, points, dirs, z_shape2, z_app)
+    np.testing.assert_array_equal(density2[1], density[1])
+    np.testing.assert_array_equal(features2[1], features[1])
+    self.assertTrue(_differs(density2[0], density[0]))
+    # Points [b, rays, samples, 3] with one direction per ray give what
+    # the same points flattened, each with its ray's direction, give.
+    rays = points.reshape(_BATCH, _POINTS, 1, 3).repeat(2, axis=2)
+    per_ray, _ = _apply(f, rays, dirs, z_shape, z_app)
+    np.testing.assert_allclose(per_ray[..., 0], density, atol=1e-6)
+
+  def test_composite_is_the_weighted_sum_of_features(self):
+    f = _make_triplane()
+    points, dirs, z_shape, z_app = _inputs()
+    rays = points.reshape(_BATCH, 1, _POINTS, 3)
+    weights = np.random.default_rng(3).uniform(
+        0, 1, (_BATCH, 1, _POINTS)).astype(np.float32)
+    _, features = _apply(f, rays, dirs[:, :1], z_shape, z_app)
+    composite = nnx.jit(lambda m, w, r, d, zs, za: m.composite(
+        w, m.hidden(r, d, zs, za)[1]))(f, weights, rays, dirs[:, :1],
+                                       z_shape, z_app)
+    np.testing.assert_allclose(
+        composite, np.einsum("brs,brsf->brf", weights, features), atol=1e-4)
+
+  def test_plane_size_must_be_reachable(self):
+    with self.assertRaisesRegex(ValueError, "plane_size 12"):
+      _make_triplane(plane_size=12)
+
+
 class BackgroundFieldTest(absltest.TestCase):
 
   def test_shapes_and_dependence(self):

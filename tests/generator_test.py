@@ -94,10 +94,13 @@ class GeneratorShapeTest(parameterized.TestCase):
     chex.assert_shape(latents.z_bg_app, (3, fc.z_bg_app_dim))
     self.assertFalse(np.allclose(latents.z_shape[0], latents.z_shape[1]))
 
-  @parameterized.parameters("tiny", "small_cpu", "celeba64")
-  def test_output_shapes_per_config(self, name):
+  @parameterized.parameters(("tiny", "mlp"), ("small_cpu", "mlp"),
+                            ("celeba64", "mlp"), ("small_cpu", "triplane"),
+                            ("celeba64", "triplane"))
+  def test_output_shapes_per_config(self, name, kind):
     # Traced only (no compilation), so the large configs stay cheap.
     config = _config(name)
+    config.field.kind = kind
     abstract = nnx.eval_shape(
         lambda: generator.Generator(config, rngs=nnx.Rngs(0))
     )
@@ -115,6 +118,12 @@ class GeneratorShapeTest(parameterized.TestCase):
         out.features, (_BATCH, fsize, fsize, config.field.feature_dim)
     )
     chex.assert_shape([out.depth, out.opacity], (_BATCH, fsize, fsize))
+
+  def test_unknown_field_kind_is_refused(self):
+    config = _config()
+    config.field.kind = "octree"
+    with self.assertRaisesRegex(ValueError, "field.kind.*octree"):
+      generator.Generator(config, rngs=nnx.Rngs(0))
 
 
 @nnx.jit
