@@ -19,8 +19,12 @@ def get_config(arg=None):
     if name != "r1_weight":
       config.loss[name] = 0.0
   config.identity.update(encoder_dir="", e1_width=8, q_width=8, q_hidden=32)
+  # Rays through pixel centres and unpaired batches, so that tests can
+  # compare renders with fixed rays and train on unlabelled image folders;
+  # tests of pixel jitter and of pairs turn them on.
+  config.render.pixel_jitter = False
   config.data.update(image_size=32, train_identities=4, test_identities=2,
-                     views=2, num_workers=0)
+                     views=2, num_workers=0, pairs=False)
   config.train.update(batch_size=8, num_steps=2)
   config.ckpt.update(every_steps=1, async_save=False)
   config.log.update(every_steps=1, images_every_steps=0, num_sample_faces=2,

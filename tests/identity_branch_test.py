@@ -46,9 +46,12 @@ def _reference_giraffe_step(state, batch, rng, config):
   cams = camera_lib.sample_poses(k_cam, real.shape[0], config.camera)
   latents = generator.sample_latents(k_z, real.shape[0], config.field)
 
+  low, high = config.disc.input_range  # D reads images in this range
+  real = low + (real + 1.0) * 0.5 * (high - low)
+
   def render(g_params):
     model = nnx.merge(state.g_graphdef, g_params)
-    return model(latents, cams, k_depth).images * 2.0 - 1.0
+    return low + model(latents, cams, k_depth).images * (high - low)
 
   fake = render(state.g_params)
 

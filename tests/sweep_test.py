@@ -102,11 +102,19 @@ class SweepTest(absltest.TestCase):
     # writes the step out per member (the CPU default): the same numbers.
     config.sweep = dict(members_in="vmap")
     sweep.run(config, grid, self.tmp / "straight", metric="x")
-    for k in range(2):
-      a = _member_state(self.tmp / "resumed", k, config)
-      b = _member_state(self.tmp / "straight", k, config)
+    resumed = [_member_state(self.tmp / "resumed", k, config)
+               for k in range(2)]
+    straight = [_member_state(self.tmp / "straight", k, config)
+                for k in range(2)]
+    # vmap's batched convolutions round differently from the per-member
+    # ones, and four Adam steps amplify that to about 1e-5; a member mixed
+    # up with the other would differ by far more.
+    between = _max_diff(straight[0].g_params, straight[1].g_params)
+    for a, b in zip(resumed, straight):
       self.assertEqual(int(a.step), 4)
-      self.assertLess(_max_diff(a.g_params, b.g_params), 2e-6)
+      diff = _max_diff(a.g_params, b.g_params)
+      self.assertLess(diff, 5e-5)
+      self.assertLess(30 * diff, between)
     with self.assertRaisesRegex(errors.ConfigError, "another grid"):
       sweep.run(config, ["optim.d_lr=1e-4"], self.tmp / "resumed",
                 metric="x")
