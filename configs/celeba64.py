@@ -140,6 +140,10 @@ def get_config(arg=None):
       e1_width=32,
       q_width=32,
       q_hidden=256,
+      # Scale of Q's posterior noise in the codes its reconstruction terms
+      # render: 1 draws from the posterior (a VAE's reparameterisation), 0
+      # renders the means.
+      code_noise=1.0,
   )
   # Stage 7: optimisers (torch-style RMSprop, as GIRAFFE).
   config.optim = dict(

@@ -26,6 +26,13 @@ from jaxface import structs
 # Q's pose head may reach slightly past the prior so that the boundary of the
 # prior is not where tanh saturates.
 POSE_RANGE_MARGIN = 1.1
+# Q's log-variances are squashed softly into (-LOGVAR_BOUND, LOGVAR_BOUND).
+# Unbounded, exp(logvar) in the KL term and the reparameterised draw can
+# overflow: one run (strong pixel terms with four encoding octaves) sent the
+# branch's gradient norm from 4 to 451 in eight steps and the KL to infinity.
+# exp(+-6) spans 0.0025..400 times the prior's variance, far wider than any
+# posterior a trained Q reaches, so the bound only acts on runaway values.
+LOGVAR_BOUND = 6.0
 
 
 def to_model_range(images_uint8: jax.Array) -> jax.Array:
@@ -62,7 +69,8 @@ class LatentPoseEncoder(nnx.Module):
   One trunk, one hidden layer, then linear heads: mean and log-variance for
   each latent code, and yaw/pitch squashed by tanh into the prior's range
   (widened by ``POSE_RANGE_MARGIN``), so every predicted pose is one the
-  generator was trained to render.
+  generator was trained to render. Log-variances are soft-bounded by
+  ``LOGVAR_BOUND``.
   """
 
   def __init__(self, config, *, rngs: nnx.Rngs):
@@ -83,6 +91,7 @@ class LatentPoseEncoder(nnx.Module):
     net = jax.nn.leaky_relu(self.hidden(self.trunk(images)), 0.2)
     splits = np.cumsum(self.dims)[:-1]
     mean, logvar = jnp.split(self.codes(net), 2, axis=-1)
+    logvar = LOGVAR_BOUND * jnp.tanh(logvar / LOGVAR_BOUND)
     pose = jnp.tanh(self.pose(net))
     return structs.Encoding(
         mean=structs.Latents(*jnp.split(mean, splits, axis=-1)),
@@ -100,9 +109,16 @@ def make_feature_encoder(config, embedding_dim: int,
       width=config.identity.e1_width, embedding_dim=embedding_dim, rngs=rngs)
 
 
-def sample_codes(key: jax.Array, encoding: structs.Encoding) -> structs.Latents:
-  """Reparameterised draw ``mean + exp(logvar / 2) * eps`` of every code."""
+def sample_codes(key: jax.Array, encoding: structs.Encoding,
+                 noise: float = 1.0) -> structs.Latents:
+  """Reparameterised draw ``mean + noise * exp(logvar / 2) * eps``.
+
+  ``noise=1`` draws from Q's posterior; ``noise=0`` returns the means.
+  """
+  if noise == 0.0:
+    return encoding.mean
   keys = jax.random.split(key, 4)
   return jax.tree.map(
-      lambda k, m, lv: m + jnp.exp(0.5 * lv) * jax.random.normal(k, m.shape),
+      lambda k, m, lv: m + noise * jnp.exp(0.5 * lv) * jax.random.normal(
+          k, m.shape),
       structs.Latents(*keys), encoding.mean, encoding.logvar)

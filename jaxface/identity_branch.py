@@ -113,8 +113,8 @@ class BranchLosses:
 
 
 def encode_and_render(model, q, real: jax.Array, key: jax.Array,
-                      camera_config,
-                      cross_view: bool = False) -> structs.BranchRenders:
+                      camera_config, cross_view: bool = False,
+                      code_noise: float = 1.0) -> structs.BranchRenders:
   """Q's codes of the real images rendered at Q's pose and at random poses.
 
   Args:
@@ -126,6 +126,8 @@ def encode_and_render(model, q, real: jax.Array, key: jax.Array,
     camera_config: the pose prior.
     cross_view: also render each image's partner's shape code with its own
       appearance and background codes at its own Q pose.
+    code_noise: scale of the posterior noise in the rendered codes
+      (``identity.code_noise``; 0 renders Q's means).
 
   Returns:
     ``structs.BranchRenders`` of batch b (renders in [-1, 1]).
@@ -133,7 +135,7 @@ def encode_and_render(model, q, real: jax.Array, key: jax.Array,
   k_eps, k_cam, k_depth = jax.random.split(key, 3)
   batch = real.shape[0]
   encoding = q(real)
-  codes = encoders.sample_codes(k_eps, encoding)
+  codes = encoders.sample_codes(k_eps, encoding, code_noise)
   at_q = camera_lib.prior_camera(encoding.yaw, encoding.pitch, camera_config)
   groups = [(codes, at_q),
             (codes, camera_lib.sample_poses(k_cam, batch, camera_config))]

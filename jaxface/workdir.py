@@ -57,7 +57,7 @@ ADDED_ENTRIES = {
     "neural_renderer": dict(blur=False),
     "disc": dict(use_bias=True, input_range=(-1.0, 1.0)),
     "train": dict(update_order="d_then_g", compute_dtype="float32"),
-    "identity": dict(judge_dir=""),
+    "identity": dict(judge_dir="", code_noise=1.0),
     "data": dict(pairs=False),
     "mesh": dict(member=1),
     "loss": dict(cross_view_weight=0.0, cross_view_perceptual_weight=0.0,
