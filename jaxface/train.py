@@ -47,8 +47,17 @@ def create_sharded_state(config, mesh, identity_encoder=None):
 
   The sharding tree is derived from the state object itself so that its
   static fields (graph definitions, optax transformations) are identical.
+  The state is initialised by one jitted program, not op by op: a single
+  (cacheable) compile instead of one per initialiser; the values are the
+  same.
   """
-  state = train_state_lib.create_train_state(config, identity_encoder)
+  e2_graphdef, e2_state, e2_dim = identity_encoder or (None, None, None)
+
+  def make(e2_state):
+    e2 = None if identity_encoder is None else (e2_graphdef, e2_state, e2_dim)
+    return train_state_lib.create_train_state(config, e2)
+
+  state = jax.jit(make)(e2_state)
   state_sharding = jax.tree.map(lambda _: sharding.replicated(mesh), state)
   return jax.device_put(state, state_sharding), state_sharding
 

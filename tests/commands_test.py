@@ -1,6 +1,5 @@
 """Command-line plumbing: where --config takes effect, and only there."""
 
-import os
 import subprocess
 import sys
 
@@ -12,8 +11,7 @@ from tests import testing_utils
 
 
 def _cli(*args):
-  env = dict(os.environ, JAX_PLATFORMS="cpu")
-  env.pop("XLA_FLAGS", None)
+  env = testing_utils.subprocess_env()
   return subprocess.run([sys.executable, "-m", "jaxface.main", *args],
                         capture_output=True, text=True, timeout=120,
                         cwd=testing_utils.REPO, env=env)

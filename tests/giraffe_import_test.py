@@ -9,7 +9,6 @@ of GIRAFFE's decoder written from its definition.
 
 import importlib.util
 import json
-import os
 import pathlib
 import subprocess
 import sys
@@ -229,8 +228,7 @@ class ImportStateTest(absltest.TestCase):
 
 
 def _cli(*args):
-  env = dict(os.environ, JAX_PLATFORMS="cpu")
-  env.pop("XLA_FLAGS", None)
+  env = testing_utils.subprocess_env()
   return subprocess.run([sys.executable, "-m", "jaxface.main", *map(str, args)],
                         capture_output=True, text=True, timeout=300,
                         cwd=testing_utils.REPO, env=env)

@@ -6,7 +6,6 @@ fake CPU devices; the CPU backend's gloo collectives join them into one
 4-device mesh.
 """
 
-import os
 import pathlib
 import re
 import shutil
@@ -34,17 +33,11 @@ def _free_port() -> int:
     return s.getsockname()[1]
 
 
-def _env(devices: int) -> dict:
-  env = dict(os.environ, JAX_PLATFORMS="cpu",
-             XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}")
-  env.pop("JAX_COORDINATOR_ADDRESS", None)
-  return env
-
-
 def _start(args, *, processes: int):
   """``jaxface train ARGS`` as ``processes`` processes (1: no coordinator)."""
   if processes == 1:
-    return [subprocess.Popen(JAXFACE + ["train", *args], env=_env(2),
+    return [subprocess.Popen(JAXFACE + ["train", *args],
+                             env=testing_utils.subprocess_env(2),
                              cwd=testing_utils.REPO, text=True,
                              stdout=subprocess.DEVNULL,
                              stderr=subprocess.PIPE)]
@@ -52,7 +45,7 @@ def _start(args, *, processes: int):
   return [subprocess.Popen(
       JAXFACE + ["train", *args, "--coordinator", f"localhost:{port}",
                  "--num-processes", str(processes), "--process-id", str(i)],
-      env=_env(2), cwd=testing_utils.REPO, text=True,
+      env=testing_utils.subprocess_env(2), cwd=testing_utils.REPO, text=True,
       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
           for i in range(processes)]
 

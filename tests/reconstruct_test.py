@@ -95,8 +95,7 @@ class RefineTest(absltest.TestCase):
 
 
 def _cli(*args, timeout=600):
-  env = dict(os.environ, JAX_PLATFORMS="cpu")
-  env.pop("XLA_FLAGS", None)
+  env = testing_utils.subprocess_env()
   return subprocess.run([sys.executable, "-m", "jaxface.main", *map(str, args)],
                         capture_output=True, text=True, timeout=timeout,
                         env=env, cwd=testing_utils.REPO)
@@ -201,8 +200,7 @@ class ReconstructCliTest(absltest.TestCase):
     folder = testing_utils.write_image_folder(tmp / "train", num_images=8)
     config = testing_utils.folder_config(folder, num_steps=1)
     train.train_and_evaluate(config, tmp / "run")
-    env = dict(os.environ, JAX_PLATFORMS="cpu")
-    env.pop("XLA_FLAGS", None)
+    env = testing_utils.subprocess_env()
     result = subprocess.run(
         [sys.executable, "-m", "jaxface.main", "reconstruct",
          str(folder / "000.png"), "--workdir", str(tmp / "run"), "--out",

@@ -107,14 +107,14 @@ class SweepTest(absltest.TestCase):
     straight = [_member_state(self.tmp / "straight", k, config)
                 for k in range(2)]
     # vmap's batched convolutions round differently from the per-member
-    # ones, and four Adam steps amplify that to about 1e-5; a member mixed
-    # up with the other would differ by far more.
+    # ones, and four Adam steps amplify that to 1e-5 (1e-4 with the suite's
+    # -O0 backend); a member mixed up with the other differs by far more.
     between = _max_diff(straight[0].g_params, straight[1].g_params)
     for a, b in zip(resumed, straight):
       self.assertEqual(int(a.step), 4)
       diff = _max_diff(a.g_params, b.g_params)
-      self.assertLess(diff, 5e-5)
-      self.assertLess(30 * diff, between)
+      self.assertLess(diff, 3e-4)
+      self.assertLess(30 * diff, between, f"{diff} vs members {between}")
     with self.assertRaisesRegex(errors.ConfigError, "another grid"):
       sweep.run(config, ["optim.d_lr=1e-4"], self.tmp / "resumed",
                 metric="x")

@@ -1,5 +1,6 @@
 """Helpers shared by tests: configs and a small image folder."""
 
+import os
 import pathlib
 import runpy
 
@@ -10,6 +11,20 @@ from flax import nnx
 from PIL import Image
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
+
+
+def subprocess_env(devices: int = 0) -> dict:
+  """Environment of a ``jaxface`` subprocess: CPU, the suite's compile flags.
+
+  ``devices`` fake CPU devices; 0 gives one, like a user's machine.
+  """
+  flags = [f for f in os.environ.get("XLA_FLAGS", "").split()
+           if not f.startswith("--xla_force_host_platform_device_count")]
+  if devices:
+    flags.append(f"--xla_force_host_platform_device_count={devices}")
+  env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS=" ".join(flags))
+  env.pop("JAX_COORDINATOR_ADDRESS", None)
+  return env
 
 
 def load_config(name: str = "tiny"):

@@ -37,8 +37,7 @@ def _tree_allclose(a, b, atol):
 
 
 def _run_cli(*args, timeout=240):
-  env = dict(os.environ, JAX_PLATFORMS="cpu")
-  env.pop("XLA_FLAGS", None)  # one device, like a user's machine
+  env = testing_utils.subprocess_env()  # one device, like a user's machine
   return subprocess.run(JAXFACE + list(args), capture_output=True, text=True,
                         timeout=timeout, cwd=testing_utils.REPO, env=env)
 
@@ -282,8 +281,7 @@ class CommandLineTest(absltest.TestCase):
     self.assertEqual(outputs[0], outputs[1])
 
   def _start_train(self, flags, workdir):
-    env = dict(os.environ, JAX_PLATFORMS="cpu")
-    env.pop("XLA_FLAGS", None)
+    env = testing_utils.subprocess_env()
     return subprocess.Popen(
         JAXFACE + ["train", *flags, "--workdir", workdir],
         cwd=testing_utils.REPO, env=env, text=True,
