@@ -51,6 +51,19 @@ def _finished_steps(ckpt_dir):
 
 class ShardedStepTest(absltest.TestCase):
 
+  def test_jitted_initial_state_equals_the_eager_one(self):
+    # create_sharded_state initialises in one jitted program; same values.
+    config = testing_utils.branch_config(1.0)
+    e2 = testing_utils.tiny_identity_encoder()
+    eager = train_state_lib.create_train_state(config, e2)
+    state, _ = train.create_sharded_state(config, sharding.make_mesh(config),
+                                          e2)
+    # (The static fields hold new optax closures, so compare the arrays.)
+    leaves, eager_leaves = jax.tree.leaves(state), jax.tree.leaves(eager)
+    self.assertLen(leaves, len(eager_leaves))
+    for a, b in zip(leaves, eager_leaves):
+      np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
   def test_eight_devices_match_one(self):
     # The full step: GAN, R1 and every identity-branch term.
     self.assertGreaterEqual(jax.device_count(), 8)
