@@ -16,6 +16,10 @@ rows=(
   "A5_l1_x10|--set field.downscale=2.0 --set disc.input_range=(0.0,1.0) --set render.pixel_jitter=True --set data.pairs=True --set loss.cross_view_weight=10.0 --set loss.cross_view_perceptual_weight=0.5 --set loss.l1_weight=10.0"
   "A6_pos_freqs4|--set field.downscale=2.0 --set disc.input_range=(0.0,1.0) --set render.pixel_jitter=True --set data.pairs=True --set loss.cross_view_weight=1.0 --set loss.cross_view_perceptual_weight=0.5 --set field.pos_freqs=4"
   "A7_triplane|--set field.downscale=2.0 --set disc.input_range=(0.0,1.0) --set render.pixel_jitter=True --set data.pairs=True --set loss.cross_view_weight=1.0 --set loss.cross_view_perceptual_weight=0.5 --set field.kind=triplane"
+  # A8 adds one change to A7.
+  "A8_mean_codes|--set field.downscale=2.0 --set disc.input_range=(0.0,1.0) --set render.pixel_jitter=True --set data.pairs=True --set loss.cross_view_weight=1.0 --set loss.cross_view_perceptual_weight=0.5 --set field.kind=triplane --set identity.code_noise=0.0"
+  # A9 adds one change to A5.
+  "A9_l1_x10_pos_freqs4|--set field.downscale=2.0 --set disc.input_range=(0.0,1.0) --set render.pixel_jitter=True --set data.pairs=True --set loss.cross_view_weight=10.0 --set loss.cross_view_perceptual_weight=0.5 --set loss.l1_weight=10.0 --set field.pos_freqs=4"
 )
 first=${1:-0}
 for row in "${rows[@]:$first}"; do

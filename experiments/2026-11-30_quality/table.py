@@ -9,6 +9,7 @@ import sys
 
 COLUMNS = (
     ("psnr_head_novel", "PSNR head, novel"),
+    ("psnr_head_input", "PSNR head, input view"),
     ("psnr_head_novel_gain_copy", "gain vs copy"),
     ("psnr_head_novel_gain_copy_yaw15-30", "gain vs copy, 15-30°"),
     ("psnr_head_novel_gain_copy_yaw30+", "gain vs copy, >30°"),
