@@ -7,8 +7,8 @@ import os
 import pathlib
 
 # The suite's programs are tiny and run a few steps: compiling them is most
-# of its time. LLVM's -O0 backend halves compile time; the graph-level
-# optimisations (fusion, layout) are unchanged.
+# of its time. LLVM's -O0 backend compiles much faster and runs slower;
+# the graph-level optimisations (fusion, layout) are unchanged.
 os.environ["XLA_FLAGS"] = (
     os.environ.get("XLA_FLAGS", "")
     + " --xla_backend_optimization_level=0"
