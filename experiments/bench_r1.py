@@ -40,7 +40,8 @@ def _lax(x, kernel, stride, padding):
       dimension_numbers=("NHWC", "HWIO", "NHWC"))
 
 
-def _time(fn, *args, repeats=5):
+def seconds_per_call(fn, *args, repeats=5):
+  """Mean wall seconds of ``fn(*args)`` after one warm-up (compiling) call."""
   jax.block_until_ready(fn(*args))
   start = time.perf_counter()
   for _ in range(repeats):
@@ -70,7 +71,7 @@ def main():
 
     fn = jax.jit(jax.grad(r1))
     grads[name] = fn(kernels)
-    result[f"{name}_ms"] = round(1000 * _time(fn, kernels), 1)
+    result[f"{name}_ms"] = round(1000 * seconds_per_call(fn, kernels), 1)
   result["speedup"] = round(result["lax_ms"] / result["layers_ms"], 2)
   # Relative L2 difference per layer (a max-abs figure would be dominated by
   # the few activations that sit on a leaky-ReLU kink and flip branch).

@@ -12,21 +12,13 @@ planes of 32 channels.
 import argparse
 import json
 import platform
-import time
 
 import jax
 import jax.numpy as jnp
 
+import bench_r1  # same directory: its timer
+
 from jaxface import field
-
-
-def _seconds(fn, *args, repeats):
-  jax.block_until_ready(fn(*args))  # compile and warm up
-  start = time.perf_counter()
-  for _ in range(repeats):
-    out = fn(*args)
-  jax.block_until_ready(out)
-  return (time.perf_counter() - start) / repeats
 
 
 def main():
@@ -46,8 +38,8 @@ def main():
   both = jax.jit(jax.grad(
       lambda p, x: jnp.sum(jax.vmap(field.sample_planes)(p, x) ** 2),
       argnums=(0, 1)))
-  fwd = _seconds(forward, planes, points, repeats=args.repeats)
-  fwd_bwd = _seconds(both, planes, points, repeats=args.repeats)
+  fwd = bench_r1.seconds_per_call(forward, planes, points, repeats=args.repeats)
+  fwd_bwd = bench_r1.seconds_per_call(both, planes, points, repeats=args.repeats)
   print(json.dumps(dict(
       benchmark="triplane_sampling", scenes=args.scenes, points=args.points,
       plane_size=args.plane_size, channels=args.channels,

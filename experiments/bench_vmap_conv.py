@@ -11,20 +11,11 @@ loop of K ordinary calls, forward and weight gradient.
 import argparse
 import json
 import platform
-import time
 
 import jax
 import jax.numpy as jnp
 
-
-def _seconds(fn, *args, repeats=5):
-  fn = jax.jit(fn)
-  jax.block_until_ready(fn(*args))
-  t0 = time.perf_counter()
-  for _ in range(repeats):
-    out = fn(*args)
-  jax.block_until_ready(out)
-  return (time.perf_counter() - t0) / repeats
+import bench_r1  # same directory: its timer
 
 
 def _conv(x, w):
@@ -56,9 +47,9 @@ def main():
   }
   for name, (op, x, w) in cases.items():
     for what, fn in (("forward", op), ("weight_grad", _weight_grad(op))):
-      vmapped = _seconds(jax.vmap(fn), x, w)
-      looped = _seconds(
-          lambda x, w, fn=fn: jnp.stack([fn(x[i], w[i]) for i in range(k)]),
+      vmapped = bench_r1.seconds_per_call(jax.jit(jax.vmap(fn)), x, w)
+      looped = bench_r1.seconds_per_call(jax.jit(
+          lambda x, w, fn=fn: jnp.stack([fn(x[i], w[i]) for i in range(k)])),
           x, w)
       print(json.dumps(dict(
           benchmark="vmap_vs_loop", op=name, what=what, members=k,
