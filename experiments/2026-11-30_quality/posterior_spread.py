@@ -16,9 +16,9 @@ import sys
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
-from PIL import Image
 
 from jaxface import encoders
+from jaxface import image_io
 from jaxface import workdir as workdir_lib
 
 
@@ -29,9 +29,8 @@ def main():
   config, networks, step = workdir_lib.restore(workdir)
   q = nnx.merge(networks.q_graphdef, networks.q_params)
   size = config.data.image_size
-  images = np.stack([
-      np.asarray(Image.open(p).convert("RGB").resize((size, size)))
-      for p in sorted(photos.glob("*.png"))])
+  images = np.stack([image_io.load_image(p, size)
+                     for p in sorted(photos.glob("*.png"))])
   encoding = q(encoders.to_model_range(jnp.asarray(images)))
   for name in ("z_shape", "z_app", "z_bg_shape", "z_bg_app"):
     logvar, mean = getattr(encoding.logvar, name), getattr(encoding.mean, name)
