@@ -1,0 +1,72 @@
+"""What LLVM's -O0 backend does to the test suite's programs.
+
+``tests/conftest.py`` compiles with ``--xla_backend_optimization_level=0``.
+This times the tiny test config with and without that flag, each in a fresh
+process with the persistent compilation cache off: the training state's
+initialisation (op by op, and as one jitted program, as
+``train.create_sharded_state`` does), the training step's first call
+(compile) and its mean step after that. One JSON line per flag setting.
+
+  python experiments/bench_test_compile.py
+"""
+
+import json
+import os
+import platform
+import runpy
+import subprocess
+import sys
+import time
+
+FLAGS = ("", "--xla_backend_optimization_level=0")
+STEPS = 20
+
+
+def _child():
+  import functools  # pylint: disable=g-import-not-at-top
+  import jax
+  import numpy as np
+  from jaxface import train_state as train_state_lib
+  from jaxface import train_step as train_step_lib
+
+  config = runpy.run_path("configs/tiny.py")["get_config"]()
+  result = {}
+  start = time.perf_counter()
+  jax.block_until_ready(train_state_lib.create_train_state(config))
+  result["init_eager_s"] = time.perf_counter() - start
+  start = time.perf_counter()
+  state = jax.jit(lambda: train_state_lib.create_train_state(config))()
+  jax.block_until_ready(state)
+  result["init_jit_s"] = time.perf_counter() - start
+  size = config.data.image_size
+  batch = {"image": np.random.RandomState(0).randint(
+      0, 256, (config.train.batch_size, size, size, 3)).astype(np.uint8)}
+  step = jax.jit(functools.partial(train_step_lib.train_step, config=config))
+  start = time.perf_counter()
+  state, metrics = step(state, batch, jax.random.key(0))
+  jax.block_until_ready(metrics)
+  result["first_step_s"] = time.perf_counter() - start
+  start = time.perf_counter()
+  for _ in range(STEPS):
+    state, metrics = step(state, batch, jax.random.key(0))
+  jax.block_until_ready(metrics)
+  result["step_ms"] = 1e3 * (time.perf_counter() - start) / STEPS
+  print(json.dumps({k: round(v, 2) for k, v in result.items()}))
+
+
+def main():
+  if sys.argv[1:] == ["--child"]:
+    _child()
+    return
+  for flags in FLAGS:
+    env = dict(os.environ, XLA_FLAGS=flags, JAX_PLATFORMS="cpu",
+               JAX_ENABLE_COMPILATION_CACHE="false")
+    out = subprocess.run([sys.executable, __file__, "--child"], env=env,
+                         capture_output=True, text=True, check=True).stdout
+    print(json.dumps(dict(benchmark="test_compile", config="configs/tiny.py",
+                          xla_flags=flags, **json.loads(out.splitlines()[-1]),
+                          host=platform.processor() or platform.machine())))
+
+
+if __name__ == "__main__":
+  main()
