@@ -98,6 +98,7 @@ def look_at(eye, target=None, up=(0.0, 1.0, 0.0)):
   return jnp.concatenate([top, bottom], axis=-2)
 
 
+@jax.jit  # one program instead of some twenty op-by-op ones when eager
 def make_camera(yaw, pitch, radius, fov) -> structs.Camera:
   """Builds look-at cameras from pose angles.
 

@@ -59,9 +59,11 @@ def sample_views(graphdef, params, config, *, seed: int, num_faces: int,
   Returns:
     ``structs.GeneratorOutput`` with leading axes [num_faces, num_views].
   """
-  latents = generator.sample_latents(jax.random.key(seed), num_faces,
-                                     config.field)
-  cams = camera_lib.orbit(num_views, camera_config or config.camera)
+  # One small program, not some thirty op-by-op ones (each compiled anew in
+  # every process: too small for the persistent cache).
+  latents, cams = jax.jit(lambda: (
+      generator.sample_latents(jax.random.key(seed), num_faces, config.field),
+      camera_lib.orbit(num_views, camera_config or config.camera)))()
   return render_faces(graphdef, params, latents, cams)
 
 
@@ -104,7 +106,9 @@ def render_views(graphdef, params, config, *, seed: int, num_faces: int,
 
 
 def to_uint8(images) -> np.ndarray:
-  return np.asarray(jnp.round(jnp.clip(images, 0.0, 1.0) * 255.0), np.uint8)
+  """Images in [0, 1] (any float array) -> uint8, rounded to nearest."""
+  images = np.asarray(images, np.float32)
+  return np.round(np.clip(images, 0.0, 1.0) * 255.0).astype(np.uint8)
 
 
 def make_grid(images: np.ndarray, pad: int = 2) -> np.ndarray:

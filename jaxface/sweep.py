@@ -52,6 +52,7 @@ from jaxface import evaluate
 from jaxface import identity_branch
 from jaxface import preemption as preemption_lib
 from jaxface import sharding
+from jaxface import summary
 from jaxface import train_state as train_state_lib
 from jaxface import train_step as train_step_lib
 from jaxface import workdir as workdir_lib
@@ -358,8 +359,7 @@ def _run_locked(config, grid, workdir: pathlib.Path, metric: str):
 
   writers = []
   if is_main:
-    import tensorboardX  # pylint: disable=g-import-not-at-top
-    writers = [tensorboardX.SummaryWriter(str(d / "tb")) for d in dirs]
+    writers = [summary.summary_writer(d / "tb") for d in dirs]
   progress = tqdm.tqdm(total=num_steps, initial=step, unit="step",
                        dynamic_ncols=True,
                        disable=not (is_main and config.log.progress_bar))

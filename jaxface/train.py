@@ -23,6 +23,7 @@ from jaxface import layers
 from jaxface import preemption as preemption_lib
 from jaxface import sampling
 from jaxface import sharding
+from jaxface import summary
 from jaxface import train_state as train_state_lib
 from jaxface import train_step as train_step_lib
 from jaxface import workdir as workdir_lib
@@ -155,9 +156,7 @@ def _train_locked(config, workdir: pathlib.Path):
   held_out = _held_out_batch(config, state)
   writer = None
   if is_main:
-    # Imported here: tensorboardX loads PyTorch whenever it is installed.
-    import tensorboardX  # pylint: disable=g-import-not-at-top
-    writer = tensorboardX.SummaryWriter(str(workdir / "tb"))
+    writer = summary.summary_writer(workdir / "tb")
   progress = tqdm.tqdm(
       total=num_steps, initial=start_step, unit="step", dynamic_ncols=True,
       disable=not (is_main and config.log.progress_bar))

@@ -15,7 +15,6 @@ import math
 import os
 import pathlib
 import shutil
-import struct
 import tempfile
 from unittest import mock
 
@@ -45,27 +44,6 @@ from tests import testing_utils
 # identities).
 _DATA = dict(train_identities=4, test_identities=2, views=2, size=32, seed=7)
 _SETS = tuple(held_out_lib.SETS)
-
-
-def _read_scalars(tb_dir: pathlib.Path) -> dict:
-  """{tag: [(step, value)]} from the TensorBoard event files in ``tb_dir``.
-
-  Records are TFRecord-framed: uint64 length, its CRC, the event, its CRC.
-  """
-  # pylint: disable-next=g-import-not-at-top
-  from tensorboardX.proto import event_pb2
-  scalars = {}
-  for path in sorted(tb_dir.glob("events.out.tfevents.*")):
-    data = path.read_bytes()
-    pos = 0
-    while pos < len(data):
-      (length,) = struct.unpack("<Q", data[pos:pos + 8])
-      event = event_pb2.Event.FromString(data[pos + 12:pos + 12 + length])
-      pos += 12 + length + 4
-      for value in event.summary.value:
-        scalars.setdefault(value.tag, []).append((event.step,
-                                                  value.simple_value))
-  return scalars
 
 
 class EvaluateTest(absltest.TestCase):
@@ -346,22 +324,48 @@ class EvaluateTest(absltest.TestCase):
       np.testing.assert_allclose(value, full[name], rtol=1e-4, atol=1e-5,
                                  err_msg=name)
 
-  def test_train_logs_and_command_writes_json(self):
-    workdir = pathlib.Path(self.create_tempdir().full_path) / "run"
+  def test_train_logs_then_evaluate_and_reconstruct_from_elsewhere(self):
+    # A run trained with a relative data path, then evaluated and
+    # reconstructed from another directory: config.json holds the absolute
+    # path, so its data is found.
+    root = pathlib.Path(self.create_tempdir().full_path)
+    shutil.copytree(self.data_dir, root / "data")
+    workdir = root / "run"
     config = self.config.copy_and_resolve_references()
+    config.data.data_dir = "data"
     config.identity.encoder_dir = str(self.e2_dir)
     config.identity.judge_dir = str(self.judge_dir)
     config.train.num_steps = 1
     config.log.update(eval_every_steps=1, eval_num_identities=1)
-    train.train_and_evaluate(config, workdir)
-    scalars = _read_scalars(workdir / "tb")
+    photo = root / "face.png"
+    Image.fromarray(self._input_examples()[0]["image"]).save(photo)
+    (root / "elsewhere").mkdir()
+    here = os.getcwd()
+    stdout = io.StringIO()
+    try:
+      os.chdir(root)
+      train.train_and_evaluate(config, "run")
+      os.chdir(root / "elsewhere")
+      with contextlib.redirect_stdout(stdout):
+        result = commands.evaluate(workdir, refine_steps=1,
+                                   mesh_resolution=24)
+      summary = commands.reconstruct([photo], workdir, "out",
+                                     mesh_resolution=0)
+    finally:
+      os.chdir(here)
+    stored = json.loads((workdir / "config.json").read_text())
+    self.assertEqual(stored["data"]["data_dir"], str(root / "data"))
+    self.assertEqual(summary["failed"], [])
+    self.assertTrue((root / "elsewhere" / "out" / "face" / "pose.json")
+                    .is_file())
+
+    # Training logged the held-out metrics at its eval step.
+    scalars = testing_utils.read_scalars(workdir / "tb")
     for name in ("clean/psnr_head_novel", "wild/psnr_head_copy_novel",
                  "clean/judge_cosine_gt_novel", "wild/opacity_head_novel"):
       self.assertEqual([s for s, _ in scalars.get(f"eval/{name}", [])], [1],
                        name)
-    stdout = io.StringIO()
-    with contextlib.redirect_stdout(stdout):
-      result = commands.evaluate(workdir, refine_steps=1, mesh_resolution=24)
+    # The command wrote them all to JSON and printed them as a table.
     path = workdir / "eval" / "metrics_step1.json"
     self.assertEqual(result["path"], str(path))
     self.assertEqual(result["step"], 1)
@@ -386,38 +390,6 @@ class EvaluateTest(absltest.TestCase):
     picture = iio.imread(views["clean"])
     self.assertEqual(picture.ndim, 3)
     self.assertGreater(picture.shape[0], 2 * 2 * config.data.image_size)
-
-  def test_inference_from_another_directory(self):
-    # A run trained with a relative data path, then evaluated and
-    # reconstructed from another directory: config.json holds the absolute
-    # path, so its data is found.
-    root = pathlib.Path(self.create_tempdir().full_path)
-    shutil.copytree(self.data_dir, root / "data")
-    config = self.config.copy_and_resolve_references()
-    config.data.data_dir = "data"
-    config.identity.encoder_dir = str(self.e2_dir)
-    config.train.num_steps = 1
-    photo = root / "face.png"
-    Image.fromarray(self._input_examples()[0]["image"]).save(photo)
-    (root / "elsewhere").mkdir()
-    here = os.getcwd()
-    try:
-      os.chdir(root)
-      train.train_and_evaluate(config, "run")
-      os.chdir(root / "elsewhere")
-      stored = json.loads((root / "run" / "config.json").read_text())
-      self.assertEqual(stored["data"]["data_dir"], str(root / "data"))
-      results = commands.evaluate(root / "run", num_identities=1,
-                                  mesh_resolution=0, sets=("clean",))
-      summary = commands.reconstruct([photo], root / "run", "out",
-                                     mesh_resolution=0)
-    finally:
-      os.chdir(here)
-    self.assertEqual(results["clean/num_identities"], 1)
-    self.assertTrue(math.isfinite(results["clean/psnr_head_novel"]))
-    self.assertEqual(summary["failed"], [])
-    self.assertTrue((root / "elsewhere" / "out" / "face" / "pose.json")
-                    .is_file())
 
   def test_plain_giraffe_state_raises(self):
     config = testing_utils.load_config("tiny")

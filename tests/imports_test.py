@@ -113,5 +113,31 @@ class ImportGraphTest(absltest.TestCase):
     self.assertEqual(result.stdout.strip(), "[]")
 
 
+class SummaryWriterTest(absltest.TestCase):
+
+  def test_writes_events_without_loading_torch_and_torch_still_imports(self):
+    logdir = self.create_tempdir().full_path
+    code = f"""
+import importlib.util, sys
+from jaxface import summary
+writer = summary.summary_writer({logdir!r})
+writer.add_scalar("loss", 0.25, 3)
+writer.close()
+print("torch" in sys.modules)
+if importlib.util.find_spec("torch") is not None:
+  import torch
+  print(torch.ones(2).sum().item())
+else:
+  print(2.0)
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                            text=True, cwd=testing_utils.REPO, timeout=300,
+                            env=dict(os.environ, JAX_PLATFORMS="cpu"))
+    self.assertEqual(result.returncode, 0, result.stderr)
+    self.assertEqual(result.stdout.split(), ["False", "2.0"])
+    self.assertEqual(testing_utils.read_scalars(pathlib.Path(logdir)),
+                     {"loss": [(3, 0.25)]})
+
+
 if __name__ == "__main__":
   absltest.main()

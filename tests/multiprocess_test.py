@@ -21,6 +21,7 @@ from absl.testing import absltest
 
 from jaxface import checkpoint as checkpoint_lib
 from jaxface import preemption
+from jaxface import train
 from jaxface import train_state as train_state_lib
 from tests import testing_utils
 
@@ -88,6 +89,7 @@ class MultiProcessTest(absltest.TestCase):
                   f"--config.data.data_dir={folder}",
                   "--config.ckpt.every_steps=2"]
     self.config = testing_utils.folder_config(folder)
+    self.config.ckpt.every_steps = 2
 
   def _train(self, workdir, steps, processes):
     codes, stderrs = _finish(_start(
@@ -97,7 +99,12 @@ class MultiProcessTest(absltest.TestCase):
 
   def test_two_processes_train_like_one_and_checkpoints_cross_over(self):
     single, double = self.tmp / "single", self.tmp / "double"
-    self._train(single, 4, processes=1)
+    # The 1-process reference, trained in this process on 2 of its devices
+    # (as `jaxface train` with the same flags would; one launch fewer).
+    config = self.config.copy_and_resolve_references()
+    config.train.num_steps = 4
+    config.mesh.data = 2
+    train.train_and_evaluate(config, single)
     self._train(double, 2, processes=2)
     # A 2-process checkpoint restores in this (1-process) test, and equals
     # the 1-process run after the same global batches.

@@ -202,16 +202,16 @@ def render_heads(shape_params, expression, colors, camera, lighting, size, *,
 
 
 @functools.partial(jax.jit, static_argnames=(
-    "prior", "size", "supersample", "num_steps", "shadow_steps", "clean"))
-def _render_batch(identity_ids, view_ids, seed, *, prior, size, supersample,
-                  num_steps, shadow_steps, clean=False):
+    "prior", "size", "supersample", "num_steps", "shadow_steps"))
+def _render_batch(identity_ids, view_ids, look_view_ids, seed, *, prior, size,
+                  supersample, num_steps, shadow_steps):
+  # The camera is view_ids'; the expression, light and (light-made)
+  # background are look_view_ids' (view 0 for the clean split). An array,
+  # not a flag: every split runs one compiled program.
   shape_params, colors = identity_params(seed, identity_ids)
-  cam, expression, lighting = view_params(seed, identity_ids, view_ids, prior)
-  if clean:
-    # Every view under view 0's expression, light and (light-made)
-    # background: only the camera changes from view to view.
-    _, expression, lighting = view_params(
-        seed, identity_ids, jnp.zeros_like(view_ids), prior)
+  cam, _, _ = view_params(seed, identity_ids, view_ids, prior)
+  _, expression, lighting = view_params(seed, identity_ids, look_view_ids,
+                                        prior)
   out = render_heads(shape_params, expression, colors, cam, lighting, size,
                      supersample=supersample, num_steps=num_steps,
                      shadow_steps=shadow_steps)
@@ -268,11 +268,13 @@ def render_examples(config: SyntheticFacesConfig, identity_ids, view_ids,
     # Pad the last batch so that every call has one shape (one compile).
     ids = np.concatenate([ids, np.repeat(ids[-1:], pad)])
     views = np.concatenate([views, np.repeat(views[-1:], pad)])
+    look = np.zeros_like(views) if clean else views
     out = _render_batch(
         jnp.asarray(ids, jnp.int32), jnp.asarray(views, jnp.int32),
-        jnp.uint32(config.seed), prior=config.camera, size=config.size,
+        jnp.asarray(look, jnp.int32), jnp.uint32(config.seed),
+        prior=config.camera, size=config.size,
         supersample=config.supersample, num_steps=config.num_steps,
-        shadow_steps=config.shadow_steps, clean=clean)
+        shadow_steps=config.shadow_steps)
     out = jax.tree.map(lambda a: np.asarray(a)[:batch - pad], out)
     chunks.append(out)
   out = jax.tree.map(lambda *a: np.concatenate(a), *chunks)
