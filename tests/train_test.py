@@ -1,6 +1,7 @@
 """End-to-end tests of the training loop: sharding, resume, faults."""
 
 import functools
+import logging
 import os
 import pathlib
 import re
@@ -62,6 +63,33 @@ class ShardedStepTest(absltest.TestCase):
     leaves, eager_leaves = jax.tree.leaves(state), jax.tree.leaves(eager)
     self.assertLen(leaves, len(eager_leaves))
     for a, b in zip(leaves, eager_leaves):
+      np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+  def test_saving_a_replicated_state_compiles_no_slices(self):
+    # Orbax would write each replicated array as 8 slices, each slice an
+    # op-by-op program compiled per shape; checkpoint.MIN_REPLICA_SLICE_BYTES
+    # keeps small arrays whole.
+    config = testing_utils.load_config("tiny")
+    state, _ = train.create_sharded_state(config, sharding.make_mesh(config))
+    self.assertEqual(len(jax.tree.leaves(state.g_params)[0].devices()), 8)
+    compiled = []
+    handler = logging.Handler()
+    handler.emit = lambda record: compiled.append(record.getMessage())
+    logger = logging.getLogger("jax")
+    logger.addHandler(handler)
+    ckpt = checkpoint_lib.Checkpointer(self.create_tempdir().full_path,
+                                       config.ckpt)
+    try:
+      with jax.log_compiles(True):
+        ckpt.save(1, state, force=True)
+        ckpt.wait_until_finished()
+    finally:
+      logger.removeHandler(handler)
+    slices = sum("compilation of jit(slice)" in m for m in compiled)
+    self.assertEqual(slices, 0, f"{slices} slice programs compiled")
+    restored = ckpt.restore(state)
+    for a, b in zip(jax.tree.leaves(restored.arrays()),
+                    jax.tree.leaves(state.arrays())):
       np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
   def test_eight_devices_match_one(self):
