@@ -35,13 +35,7 @@ def _free_port() -> int:
 
 
 def _start(args, *, processes: int):
-  """``jaxface train ARGS`` as ``processes`` processes (1: no coordinator)."""
-  if processes == 1:
-    return [subprocess.Popen(JAXFACE + ["train", *args],
-                             env=testing_utils.subprocess_env(2),
-                             cwd=testing_utils.REPO, text=True,
-                             stdout=subprocess.DEVNULL,
-                             stderr=subprocess.PIPE)]
+  """``jaxface train ARGS`` as ``processes`` processes of one job."""
   port = _free_port()
   return [subprocess.Popen(
       JAXFACE + ["train", *args, "--coordinator", f"localhost:{port}",
@@ -121,7 +115,7 @@ class MultiProcessTest(absltest.TestCase):
     # 1-process step-2 checkpoint continued by 2 processes.
     one_from_two = self.tmp / "one_from_two"
     shutil.copytree(double, one_from_two)
-    self._train(one_from_two, 4, processes=1)
+    train.train_and_evaluate(config, one_from_two)  # 1 process, 2 devices
     two_from_one = self.tmp / "two_from_one"
     shutil.copytree(single, two_from_one)
     shutil.rmtree(two_from_one / "ckpt" / "4")
