@@ -83,10 +83,13 @@ class ShardedStepTest(absltest.TestCase):
       with jax.log_compiles(True):
         ckpt.save(1, state, force=True)
         ckpt.wait_until_finished()
+        # A control, so that a changed log message cannot pass the test:
+        # one eager slice of a shape nothing else uses.
+        jax.lax.slice_in_dim(jnp.zeros(7919), 1, 3)
     finally:
       logger.removeHandler(handler)
     slices = sum("compilation of jit(slice)" in m for m in compiled)
-    self.assertEqual(slices, 0, f"{slices} slice programs compiled")
+    self.assertEqual(slices, 1, f"{slices - 1} slice programs compiled")
     restored = ckpt.restore(state)
     for a, b in zip(jax.tree.leaves(restored.arrays()),
                     jax.tree.leaves(state.arrays())):
