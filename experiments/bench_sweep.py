@@ -39,6 +39,7 @@ from jaxface import identity_branch
 from jaxface import sharding
 from jaxface import sweep
 from jaxface import train
+from jaxface import train_step
 from jaxface import train_state as train_state_lib
 
 
@@ -133,8 +134,9 @@ def main():
   state, state_sh = train.create_sharded_state(config, mesh, e2)
   plain = train.make_step_fn(config, state_sh, mesh)
   batch = sharding.global_batch({"image": images}, mesh)
-  plain_compiled = plain.lower(state, batch, rng).compile()
-  plain_s = _time(plain_compiled, state, (batch, rng), args.steps,
+  hparams = train_step.config_hparams(config)
+  plain_compiled = plain.lower(state, batch, rng, hparams).compile()
+  plain_s = _time(plain_compiled, state, (batch, rng, hparams), args.steps,
                   args.warmup)
   plain_gb = _memory_gb(plain_compiled)
 

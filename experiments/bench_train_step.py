@@ -28,6 +28,7 @@ from jaxface import identity_branch
 from jaxface import layers
 from jaxface import sharding
 from jaxface import train
+from jaxface import train_step
 
 # Dense bfloat16 peak TFLOP/s per chip, from the vendors' data sheets, by
 # the start of ``device_kind``.
@@ -83,14 +84,15 @@ def main():
   rng = jax.random.key(0)
 
   t0 = time.perf_counter()
-  compiled = step_fn.lower(state, batch, rng).compile()
+  hparams = train_step.config_hparams(config)
+  compiled = step_fn.lower(state, batch, rng, hparams).compile()
   compile_s = time.perf_counter() - t0
   for _ in range(args.warmup):
-    state, metrics = compiled(state, batch, rng)
+    state, metrics = compiled(state, batch, rng, hparams)
   jax.block_until_ready(metrics)
   t0 = time.perf_counter()
   for _ in range(args.steps):
-    state, metrics = compiled(state, batch, rng)
+    state, metrics = compiled(state, batch, rng, hparams)
   jax.block_until_ready(metrics)
   elapsed = time.perf_counter() - t0
 

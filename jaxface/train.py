@@ -64,11 +64,16 @@ def create_sharded_state(config, mesh, identity_encoder=None):
 
 
 def make_step_fn(config, state_sharding, mesh):
-  """The jitted, sharded ``train_step`` (compiled on first call)."""
+  """The jitted, sharded ``train_step`` (compiled on first call).
+
+  Called as ``step_fn(state, batch, rng, hparams)`` with ``hparams =
+  train_step.config_hparams(config)``: learning rates and loss weights are
+  arguments, not constants of the program.
+  """
   return jax.jit(
       functools.partial(train_step_lib.train_step, config=config),
       in_shardings=(state_sharding, sharding.data_sharding(mesh),
-                    sharding.replicated(mesh)),
+                    sharding.replicated(mesh), sharding.replicated(mesh)),
       out_shardings=(state_sharding, sharding.replicated(mesh)),
       donate_argnums=(0,),
   )
@@ -152,6 +157,7 @@ def _train_locked(config, workdir: pathlib.Path):
   batches = input_pipeline.iterate_from(dataset, start_step, config)
 
   step_fn = make_step_fn(config, state_sharding, mesh)
+  hparams = train_step_lib.config_hparams(config)
   rng = jax.random.key(config.seed)
   held_out = _held_out_batch(config, state)
   writer = None
@@ -173,7 +179,7 @@ def _train_locked(config, workdir: pathlib.Path):
     try:
       while step < num_steps:
         batch = sharding.global_batch(next(batches), mesh)
-        state, metrics = step_fn(state, batch, rng)
+        state, metrics = step_fn(state, batch, rng, hparams)
         step += 1
         pending.append((step, metrics))
         progress.update(1)

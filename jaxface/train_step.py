@@ -21,14 +21,18 @@ share the one ``jax.vjp``, and E1 and Q's regression terms take their
 gradients directly. With every branch weight 0 none of this is traced and
 the step is plain GIRAFFE.
 
-``hparams`` (``jaxface sweep``) makes learning rates, the EMA decay and
-loss weights traced arrays instead of config constants, so that one
-compiled step serves every member of a grid under ``jax.vmap``. Which terms
-are traced is still decided by the (static) config.
+``hparams`` makes learning rates, the EMA decay and loss weights traced
+arrays instead of config constants. ``jaxface sweep`` passes one value per
+member, so that one compiled step serves a grid under ``jax.vmap``;
+``jaxface train`` passes the config's own (``config_hparams``), so that
+runs which differ only in those values compile the same program and reuse
+it from the compilation cache. Which terms are traced is still decided by
+the (static) config.
 """
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from flax import nnx
 
@@ -93,6 +97,12 @@ def _hparam(config, hparams, name: str):
     return hparams[name]
   section, key = name.split(".")
   return config[section][key]
+
+
+def config_hparams(config) -> dict:
+  """{name in ``TRACEABLE``: float32 scalar}: the config's values, as
+  ``hparams``."""
+  return {name: np.float32(_hparam(config, None, name)) for name in TRACEABLE}
 
 
 def _loss_weights(config, hparams) -> dict:
