@@ -1,7 +1,9 @@
-"""What LLVM's -O0 backend does to the test suite's programs.
+"""What LLVM's -O0 backend and XLA's classic CPU emitters do to the test
+suite's programs.
 
-``tests/conftest.py`` compiles with ``--xla_backend_optimization_level=0``.
-This times the tiny test config with and without that flag, each in a fresh
+``tests/conftest.py`` compiles with ``--xla_backend_optimization_level=0``
+and ``--xla_cpu_use_fusion_emitters=false``. This times the tiny test config
+with the default flags, with -O0, and with both, each in a fresh
 process with the persistent compilation cache off: the training state's
 initialisation (op by op, and as one jitted program, as
 ``train.create_sharded_state`` does), the training step's first call
@@ -18,7 +20,8 @@ import subprocess
 import sys
 import time
 
-FLAGS = ("", "--xla_backend_optimization_level=0")
+FLAGS = ("", "--xla_backend_optimization_level=0",
+         "--xla_backend_optimization_level=0 --xla_cpu_use_fusion_emitters=false")
 STEPS = 20
 
 
@@ -43,12 +46,13 @@ def _child():
       0, 256, (config.train.batch_size, size, size, 3)).astype(np.uint8)}
   step = jax.jit(functools.partial(train_step_lib.train_step, config=config))
   start = time.perf_counter()
-  state, metrics = step(state, batch, jax.random.key(0))
+  hparams = train_step_lib.config_hparams(config)
+  state, metrics = step(state, batch, jax.random.key(0), hparams)
   jax.block_until_ready(metrics)
   result["first_step_s"] = time.perf_counter() - start
   start = time.perf_counter()
   for _ in range(STEPS):
-    state, metrics = step(state, batch, jax.random.key(0))
+    state, metrics = step(state, batch, jax.random.key(0), hparams)
   jax.block_until_ready(metrics)
   result["step_ms"] = 1e3 * (time.perf_counter() - start) / STEPS
   print(json.dumps({k: round(v, 2) for k, v in result.items()}))
