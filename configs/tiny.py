@@ -9,7 +9,10 @@ _BASE = runpy.run_path(str(pathlib.Path(__file__).with_name("small_cpu.py")))
 def get_config(arg=None):
   config = _BASE["get_config"](arg)
   config.render.update(feature_size=8, num_samples=4)
-  config.field.update(hidden=16, num_layers=3, skips=(1,), pos_freqs=3,
+  # GIRAFFE's MLP field (the demo's is the tri-plane): tests of the
+  # tri-plane set field.kind.
+  config.field.update(kind="mlp", hidden=16, num_layers=3, skips=(1,),
+                      pos_freqs=3,
                       view_freqs=2, z_shape_dim=8, z_app_dim=8, feature_dim=8,
                       bg_hidden=8, z_bg_shape_dim=4, z_bg_app_dim=4)
   config.neural_renderer.update(num_features=16, min_features=8)

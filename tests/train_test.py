@@ -207,6 +207,22 @@ class TrainLoopTest(absltest.TestCase):
     for name in ("multiview_grid.png", "multiview_depth.png", "orbit.gif"):
       self.assertTrue((self.tmp / "resumed" / "samples" / name).is_file())
 
+  def test_triplane_field_trains_and_resumes(self):
+    # The demo's field, through the loop: a step, a checkpoint, a resume.
+    config = testing_utils.folder_config(self.folder, num_steps=1)
+    config.field.update(kind="triplane", plane_size=8, plane_channels=4,
+                        plane_width=8)
+    init = train_state_lib.create_train_state(config)
+    self.assertIn("plane_convs", init.g_params["field"])
+    train.train_and_evaluate(config, self.tmp / "tri")
+    config.train.num_steps = 2
+    state = train.train_and_evaluate(config, self.tmp / "tri")
+    self.assertEqual(int(state.step), 2)
+    _, moved = _tree_allclose(init.g_params, state.g_params, atol=0)
+    self.assertGreater(moved, 1e-5)
+    self.assertTrue(all(bool(jnp.all(jnp.isfinite(x)))
+                        for x in jax.tree.leaves(state.g_params)))
+
   def test_nonfinite_loss_stops_and_keeps_last_good_checkpoint(self):
     config = testing_utils.folder_config(self.folder, num_steps=2)
     train.train_and_evaluate(config, self.tmp / "nan")

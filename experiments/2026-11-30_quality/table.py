@@ -1,6 +1,10 @@
-"""The ablation table of README.md from results.jsonl (run.sh's output).
+"""The ablation tables of README.md from JSON lines of results.
 
-  python experiments/2026-11-30_quality/table.py [clean|wild]
+  python experiments/2026-11-30_quality/table.py [clean|wild] [RESULTS]
+
+RESULTS defaults to results.jsonl (run.sh's output). A line is one row:
+``bench_quality.py``'s JSON, or ``jaxface evaluate``'s metrics JSON with a
+"row" key added (``--row NAME METRICS_JSON`` prints such a line).
 """
 
 import json
@@ -28,8 +32,14 @@ BASELINES = ("psnr_head_copy_novel", "psnr_head_mean_novel",
 
 
 def main():
+  if sys.argv[1:2] == ["--row"]:
+    _, _, name, metrics = sys.argv
+    print(json.dumps({"row": name,
+                      **json.loads(pathlib.Path(metrics).read_text())}))
+    return
   held_out = sys.argv[1] if len(sys.argv) > 1 else "clean"
-  path = pathlib.Path(__file__).with_name("results.jsonl")
+  path = (pathlib.Path(sys.argv[2]) if len(sys.argv) > 2
+          else pathlib.Path(__file__).with_name("results.jsonl"))
   rows = [json.loads(line) for line in path.read_text().splitlines()
           if line.startswith("{")]
   print("| row | " + " | ".join(title for _, title in COLUMNS) + " |")
