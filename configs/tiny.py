@@ -12,9 +12,9 @@ def get_config(arg=None):
   # GIRAFFE's MLP field (the demo's is the tri-plane): tests of the
   # tri-plane set field.kind.
   config.field.update(kind="mlp", hidden=16, num_layers=3, skips=(1,),
-                      pos_freqs=3,
-                      view_freqs=2, z_shape_dim=8, z_app_dim=8, feature_dim=8,
-                      bg_hidden=8, z_bg_shape_dim=4, z_bg_app_dim=4)
+                      pos_freqs=3, view_freqs=2, z_shape_dim=8, z_app_dim=8,
+                      feature_dim=8, bg_hidden=8, z_bg_shape_dim=4,
+                      z_bg_app_dim=4)
   config.neural_renderer.update(num_features=16, min_features=8)
   config.disc.num_features = 32
   # Plain GIRAFFE by default; tests turn the branch on where they need it.
