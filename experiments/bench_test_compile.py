@@ -8,8 +8,11 @@ process with the persistent compilation cache off: the training state's
 initialisation (op by op, and as one jitted program, as
 ``train.create_sharded_state`` does), the training step's first call
 (compile) and its mean step after that. One JSON line per flag setting.
+With ``--branch`` every identity-branch term is on (but the cross-view
+pair terms), with a random E2 of the demo's architecture: the larger step
+the evaluate, bfloat16 and eight-device tests train.
 
-  python experiments/bench_test_compile.py
+  python experiments/bench_test_compile.py [--branch]
 """
 
 import json
@@ -25,20 +28,28 @@ FLAGS = ("", "--xla_backend_optimization_level=0",
 STEPS = 20
 
 
-def _child():
+def _child(branch: bool):
   import functools  # pylint: disable=g-import-not-at-top
   import jax
   import numpy as np
+  import bench_reconstruct  # same directory: its E2 helper
+  from jaxface import identity_branch
   from jaxface import train_state as train_state_lib
   from jaxface import train_step as train_step_lib
 
   config = runpy.run_path("configs/tiny.py")["get_config"]()
+  e2 = None
+  if branch:
+    for name in identity_branch.WEIGHTS:
+      if not name.startswith("cross_view"):  # those need batches of pairs
+        config.loss[name] = 1.0
+    e2, _ = bench_reconstruct.identity_encoder(config, seed=0)
   result = {}
   start = time.perf_counter()
-  jax.block_until_ready(train_state_lib.create_train_state(config))
+  jax.block_until_ready(train_state_lib.create_train_state(config, e2))
   result["init_eager_s"] = time.perf_counter() - start
   start = time.perf_counter()
-  state = jax.jit(lambda: train_state_lib.create_train_state(config))()
+  state = jax.jit(lambda: train_state_lib.create_train_state(config, e2))()
   jax.block_until_ready(state)
   result["init_jit_s"] = time.perf_counter() - start
   size = config.data.image_size
@@ -59,16 +70,19 @@ def _child():
 
 
 def main():
-  if sys.argv[1:] == ["--child"]:
-    _child()
+  branch = "--branch" in sys.argv[1:]
+  if "--child" in sys.argv[1:]:
+    _child(branch)
     return
   for flags in FLAGS:
     env = dict(os.environ, XLA_FLAGS=flags, JAX_PLATFORMS="cpu",
                JAX_ENABLE_COMPILATION_CACHE="false")
-    out = subprocess.run([sys.executable, __file__, "--child"], env=env,
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, __file__, "--child"] + ["--branch"] * branch,
+        env=env, capture_output=True, text=True, check=True).stdout
     print(json.dumps(dict(benchmark="test_compile", config="configs/tiny.py",
-                          xla_flags=flags, **json.loads(out.splitlines()[-1]),
+                          identity_branch=branch, xla_flags=flags,
+                          **json.loads(out.splitlines()[-1]),
                           host=platform.processor() or platform.machine())))
 
 

@@ -153,5 +153,6 @@ class MultiProcessTest(absltest.TestCase):
     diff = _max_diff(resumed.g_params, final.g_params)
     self.assertLess(diff, 1e-4, f"two_from_one: g_params differ by {diff}")
 
+
 if __name__ == "__main__":
   absltest.main()
