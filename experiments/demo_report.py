@@ -11,7 +11,9 @@ Reads what ``make demo`` wrote under ``--workdir`` and writes to ``--out``:
   -45°, 0°, 45° and 90° (depth, near is bright; rows as ``photos.png``);
 * ``table.md``: the model beside the copy-the-input and mean-image
   baselines on the same pairs, inside the head, overall and by yaw, on both
-  held-out sets, plus geometry, pose, opacity and the judge.
+  held-out sets, plus geometry, pose, opacity and the judge; Q's
+  feed-forward estimate, and beside it the refined one where ``make demo``
+  also ran ``jaxface evaluate --refine-steps``.
 
   python experiments/demo_report.py --workdir runs/demo \\
       --out experiments/2026-11-30_demo
@@ -20,6 +22,7 @@ Reads what ``make demo`` wrote under ``--workdir`` and writes to ``--out``:
 import argparse
 import json
 import pathlib
+import re
 import shutil
 
 import imageio.v3 as iio
@@ -35,14 +38,21 @@ BUCKETS = ("", "_yaw0-15", "_yaw15-30", "_yaw30+")
 BUCKET_NAMES = ("all novel views", "yaw 0-15°", "yaw 15-30°", "yaw > 30°")
 
 
-def _latest(directory: pathlib.Path, pattern: str) -> pathlib.Path:
-  """The file of ``pattern`` (with one ``{}`` for the step) of the last step."""
-  found = sorted(directory.glob(pattern.format("*")),
-                 key=lambda p: int(p.name.split("step")[1].split("_")[0]
-                                   .split(".")[0]))
-  if not found:
-    raise SystemExit(f"demo_report: no {pattern.format('N')} in {directory}")
-  return found[-1]
+def _metrics(eval_dir: pathlib.Path) -> tuple[pathlib.Path, pathlib.Path | None]:
+  """The last step's feed-forward metrics JSON, and its refined one if any.
+
+  ``jaxface evaluate`` writes ``metrics_step<N>.json`` and, with
+  ``--refine-steps R``, ``metrics_step<N>_refine<R>.json``.
+  """
+  plain = {int(m[1]): p for p in eval_dir.glob("metrics_step*.json")
+           if (m := re.fullmatch(r"metrics_step(\d+)\.json", p.name))}
+  if not plain:
+    raise SystemExit(f"demo_report: no metrics_stepN.json in {eval_dir}")
+  step = max(plain)
+  refined = {int(m[1]): p for p in eval_dir.glob(f"metrics_step{step}_*.json")
+             if (m := re.fullmatch(rf"metrics_step{step}_refine(\d+)\.json",
+                                   p.name))}
+  return plain[step], (refined[max(refined)] if refined else None)
 
 
 def photo_strip(reconstructions: pathlib.Path) -> np.ndarray:
@@ -81,50 +91,85 @@ def mesh_strip(reconstructions: pathlib.Path, config,
   return np.concatenate(rows, axis=0)
 
 
-def table(metrics: dict) -> str:
-  """Markdown: model and baselines inside the head, then the rest."""
+def table(metrics: dict, refined: dict | None = None) -> str:
+  """Markdown: model and baselines inside the head, then the rest.
+
+  With ``refined`` (the same checkpoint scored after test-time refinement),
+  every model figure gets a second column beside Q's feed-forward one.
+  """
+  steps = refined["clean/refine_steps"] if refined else 0
   lines = [f"Step {metrics['step']}, {metrics['clean/num_identities']} "
            f"held-out identities, view 0 in, "
-           f"{metrics['clean/num_novel_views']} novel views each; Q's "
-           "feed-forward estimate, no refinement.", ""]
+           f"{metrics['clean/num_novel_views']} novel views each. \"model\" "
+           "is Q's feed-forward estimate" +
+           (f"; \"refined\" adds {steps:.0f} steps of test-time refinement "
+            "of codes and pose (`jaxface evaluate --refine-steps "
+            f"{steps:.0f}`)." if refined else ", without refinement."), ""]
+  ref = " | refined" if refined else ""
+  ref_rule = "---:|" if refined else ""
   for held_out in ("clean", "wild"):
     m = lambda name, h=held_out: metrics[f"{h}/{name}"]
+    r = lambda name, h=held_out: (f" {refined[f'{h}/{name}']:.2f} |"
+                                  if refined else "")
+    rs = lambda name, h=held_out: (f" {refined[f'{h}/{name}']:+.2f} |"
+                                   if refined else "")
     lines += [f"**{held_out}** set: PSNR inside the true head mask (dB), "
               "model / copy the input view / mean training image, and the "
               "model's gain over copying", "",
-              "| novel views | views | model | copy input | mean image | "
-              "gain vs copy |", "|---|---:|---:|---:|---:|---:|"]
+              f"| novel views | views | model{ref} | copy input | mean image "
+              f"| gain vs copy{ref} |",
+              f"|---|---:|---:|{ref_rule}---:|---:|---:|{ref_rule}"]
     for bucket, name in zip(BUCKETS, BUCKET_NAMES):
       count = (m("num_novel_views") * m("num_identities") if not bucket
                else m(f"num_novel_{bucket[1:]}"))
       lines.append(
-          f"| {name} | {count} | {m('psnr_head_novel' + bucket):.2f} | "
+          f"| {name} | {count} | {m('psnr_head_novel' + bucket):.2f} |"
+          f"{r('psnr_head_novel' + bucket)} "
           f"{m('psnr_head_copy_novel' + bucket):.2f} | "
           f"{m('psnr_head_mean_novel' + bucket):.2f} | "
-          f"{m('psnr_head_novel_gain_copy' + bucket):+.2f} |")
-    lines += ["", f"SSIM inside the head: model {m('ssim_head_novel'):.3f}, "
+          f"{m('psnr_head_novel_gain_copy' + bucket):+.2f} |"
+          f"{rs('psnr_head_novel_gain_copy' + bucket)}")
+    also = lambda name, h=held_out: (
+        f" ({refined[f'{h}/{name}']:.3f} refined)" if refined else "")
+    also_db = lambda name, h=held_out: (
+        f" ({refined[f'{h}/{name}']:.2f} refined)" if refined else "")
+    lines += ["", f"SSIM inside the head: model {m('ssim_head_novel'):.3f}"
+              f"{also('ssim_head_novel')}, "
               f"copy {m('ssim_head_copy_novel'):.3f}, mean "
               f"{m('ssim_head_mean_novel'):.3f}. Input view re-rendered: "
-              f"PSNR {m('psnr_head_input'):.2f} dB. Full frame (scores the "
+              f"PSNR {m('psnr_head_input'):.2f} dB"
+              f"{also_db('psnr_head_input')}. Full frame (scores the "
               f"background too): model {m('psnr_full_novel'):.2f}, copy "
               f"{m('psnr_full_copy_novel'):.2f}, mean "
               f"{m('psnr_full_mean_novel'):.2f} dB.", ""]
-  c = lambda name: metrics[f"clean/{name}"]
+
+  def row(label, name, fmt, pair=None):
+    """One geometry row: the model's value(s), feed-forward then refined."""
+    cells = []
+    for source in ([metrics, refined] if refined else [metrics]):
+      value = format(source[f"clean/{name}"], fmt)
+      if pair:
+        value += " / " + format(source[f"clean/{pair}"], fmt)
+      cells.append(value)
+    return f"| {label} | " + " | ".join(cells) + " |"
+
   lines += [
-      "| geometry and pose (clean set) | value |", "|---|---:|",
-      f"| depth error / head size, raw | {c('depth_abs_rel_head_novel'):.3f} |",
-      f"| depth error / head size, after the best offset | "
-      f"{c('depth_abs_rel_head_offset_novel'):.3f} |",
-      f"| pose error (degrees) | {c('pose_error_deg'):.1f} |",
-      f"| opacity inside the head / on the background | "
-      f"{c('opacity_head_novel'):.2f} / {c('opacity_background_novel'):.2f} |",
-      f"| judge cosine, novel views / its ceiling (true views) | "
-      f"{c('judge_cosine_novel'):.3f} / {c('judge_cosine_gt_novel'):.3f} |",
-      f"| mesh: depth error / head size after offset | "
-      f"{c('mesh_depth_abs_rel_head_offset'):.3f} |",
-      f"| mesh: share of the head covered | {c('mesh_coverage'):.2f} |",
-      f"| mesh: surface facing up or down (true heads) | "
-      f"{c('mesh_up_down_area'):.2f} ({c('mesh_up_down_area_gt'):.2f}) |",
+      f"| geometry and pose (clean set) | model{ref} |",
+      f"|---|---:|{ref_rule}",
+      row("depth error / head size, raw", "depth_abs_rel_head_novel", ".3f"),
+      row("depth error / head size, after the best offset",
+          "depth_abs_rel_head_offset_novel", ".3f"),
+      row("pose error (degrees)", "pose_error_deg", ".1f"),
+      row("opacity inside the head / on the background",
+          "opacity_head_novel", ".2f", "opacity_background_novel"),
+      row("judge cosine, novel views / its ceiling (true views)",
+          "judge_cosine_novel", ".3f", "judge_cosine_gt_novel"),
+      row("mesh: depth error / head size after offset",
+          "mesh_depth_abs_rel_head_offset", ".3f"),
+      row("mesh: share of the head covered", "mesh_coverage", ".2f"),
+      row("mesh: surface facing up or down (true heads: "
+          f"{metrics['clean/mesh_up_down_area_gt']:.2f})",
+          "mesh_up_down_area", ".2f"),
   ]
   return "\n".join(lines) + "\n"
 
@@ -136,15 +181,17 @@ def main():
   args = parser.parse_args()
   workdir, out = pathlib.Path(args.workdir), pathlib.Path(args.out)
   out.mkdir(parents=True, exist_ok=True)
-  metrics_path = _latest(workdir / "eval", "metrics_step{}.json")
+  metrics_path, refined_path = _metrics(workdir / "eval")
   metrics = json.loads(metrics_path.read_text())
+  refined = json.loads(refined_path.read_text()) if refined_path else None
   shutil.copyfile(metrics_path.with_name(f"{metrics_path.stem}_views_clean.png"),
                   out / "held_out_views.png")
   iio.imwrite(out / "photos.png", photo_strip(workdir / "reconstructions"))
   iio.imwrite(out / "meshes.png", mesh_strip(
       workdir / "reconstructions", workdir_lib.load_config(workdir)))
-  (out / "table.md").write_text(table(metrics))
-  print(json.dumps(dict(metrics=str(metrics_path), out=str(out))))
+  (out / "table.md").write_text(table(metrics, refined))
+  print(json.dumps(dict(metrics=str(metrics_path), out=str(out),
+                        refined=str(refined_path) if refined_path else None)))
 
 
 if __name__ == "__main__":

@@ -315,7 +315,9 @@ def evaluate(workdir, out=None, *, refine_steps: int = 0,
 
   Args:
     workdir: the training workdir.
-    out: JSON path; ``WORKDIR/eval/metrics_step<step>.json`` if None.
+    out: JSON path; if None, ``WORKDIR/eval/metrics_step<step>.json``, or
+      ``metrics_step<step>_refine<refine_steps>.json`` with refinement, so
+      the feed-forward and refined scores of one checkpoint sit side by side.
     refine_steps: test-time optimisation steps (0: Q's estimate only).
     num_identities: the first this many test identities (all if None).
     overrides: ``--config.refine.*`` overrides of the run's config.
@@ -334,8 +336,9 @@ def evaluate(workdir, out=None, *, refine_steps: int = 0,
       config, networks, num_identities=num_identities,
       refine_steps=refine_steps, judge=workdir_lib.judge(config, judge),
       mesh_resolution=mesh_resolution, sets=tuple(sets), with_views=True)
+  refined = f"_refine{refine_steps}" if refine_steps else ""
   path = pathlib.Path(out) if out else (
-      pathlib.Path(workdir) / "eval" / f"metrics_step{step}.json")
+      pathlib.Path(workdir) / "eval" / f"metrics_step{step}{refined}.json")
   views = {name: path.with_name(f"{path.stem}_views_{name}.png")
            for name in figures}
   if jax.process_index() == 0:

@@ -365,8 +365,10 @@ class EvaluateTest(absltest.TestCase):
                  "clean/judge_cosine_gt_novel", "wild/opacity_head_novel"):
       self.assertEqual([s for s, _ in scalars.get(f"eval/{name}", [])], [1],
                        name)
-    # The command wrote them all to JSON and printed them as a table.
-    path = workdir / "eval" / "metrics_step1.json"
+    # The command wrote them all to JSON and printed them as a table, named
+    # by step and refinement so that they do not overwrite the feed-forward
+    # scores of the same step.
+    path = workdir / "eval" / "metrics_step1_refine1.json"
     self.assertEqual(result["path"], str(path))
     self.assertEqual(result["step"], 1)
     written = json.loads(path.read_text())
@@ -382,7 +384,7 @@ class EvaluateTest(absltest.TestCase):
         {k: v for k, v in result.items()
          if k not in ("step", "path", "views")}),
                   stdout.getvalue())
-    views = {name: path.with_name(f"metrics_step1_views_{name}.png")
+    views = {name: path.with_name(f"metrics_step1_refine1_views_{name}.png")
              for name in ("clean", "wild")}
     self.assertEqual(result["views"], {k: str(v) for k, v in views.items()})
     # The JSON and one picture per set, and no temporary files.
