@@ -131,6 +131,11 @@ def get_config(arg=None):
       # Opacity of the renders at Q's pose pushed to 0 or 1 (mean o (1 - o)):
       # solid heads, empty background.
       opacity_binary_weight=0.0,
+      # Q's pose of each real image regressed to the data set's camera label
+      # (EG3D trains with labelled poses, estimated for FFHQ by a face
+      # reconstruction network). Needs data with ``pose`` labels, such as
+      # synthetic_faces; CelebA has none, so off here.
+      real_pose_weight=0.0,
   )
   config.identity = dict(
       encoder_dir="",  # E2: from `jaxface pretrain-identity` / `import-identity`

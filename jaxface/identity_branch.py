@@ -21,6 +21,8 @@ shared with test-time refinement), as a ``BranchLosses``:
 |                          | (partner's other codes and Q pose): L1           |
 | `cross_view_perceptual_` | ... and the E2 feature-map distance              |
 | `opacity_binary_weight`  | the recon render's opacity pushed to 0 or 1      |
+| `real_pose_weight`       | Q recovers the labelled pose of real images      |
+|                          | (data with camera labels, as EG3D's)             |
 
 A weight of 0 leaves its term out of the traced step altogether; with every
 weight 0 the branch is off and training is plain GIRAFFE. The trainable
@@ -42,7 +44,7 @@ from jaxface import structs
 # The branch's loss terms, in report order; ``config.loss.<term>_weight``.
 TERMS = ("identity", "identity_random", "l1", "perceptual", "kl",
          "recon_gan", "pose_regression", "code_regression", "cross_view",
-         "cross_view_perceptual", "opacity_binary")
+         "cross_view_perceptual", "opacity_binary", "real_pose")
 WEIGHTS = tuple(f"{term}_weight" for term in TERMS)
 
 
@@ -100,6 +102,7 @@ class BranchLosses:
   cross_view: jax.Array | None = None
   cross_view_perceptual: jax.Array | None = None
   opacity_binary: jax.Array | None = None
+  real_pose: jax.Array | None = None
 
   def weighted_sum(self, loss_config) -> jax.Array:
     """``sum_t loss.<t>_weight * t`` over the terms present."""
@@ -157,7 +160,7 @@ def encode_and_render(model, q, real: jax.Array, key: jax.Array,
 
 def render_losses(renders: structs.BranchRenders, real: jax.Array, *,
                   loss_config, e1=None, e2_target=None, e2=None,
-                  disc=None) -> BranchLosses:
+                  disc=None, real_pose=None) -> BranchLosses:
   """The terms on Q's renders whose weight in ``loss_config`` is non-zero.
 
   Args:
@@ -168,6 +171,8 @@ def render_losses(renders: structs.BranchRenders, real: jax.Array, *,
     e2_target: [b, dim] E2's embeddings of ``real``, for the identity terms.
     e2: (graphdef, params) of E2, for the perceptual term.
     disc: the discriminator, for the recon-GAN term.
+    real_pose: the real images' labelled poses, anything with ``yaw`` and
+      ``pitch`` [b] (a ``structs.Camera``), for the real-pose term.
 
   Returns:
     ``BranchLosses`` with the batch mean of each term that is on (the
@@ -197,6 +202,8 @@ def render_losses(renders: structs.BranchRenders, real: jax.Array, *,
         *e2, renders.swap * 0.5 + 0.5, real * 0.5 + 0.5)
   if lc.opacity_binary_weight > 0:
     terms["opacity_binary"] = losses.binary_opacity(renders.recon_opacity)
+  if lc.real_pose_weight > 0:
+    terms["real_pose"] = losses.pose_regression(renders.encoding, real_pose)
   return BranchLosses(**{name: jnp.mean(value)
                          for name, value in terms.items()})
 

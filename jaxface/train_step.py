@@ -38,6 +38,7 @@ from flax import nnx
 
 from jaxface import camera as camera_lib
 from jaxface import encoders
+from jaxface import errors
 from jaxface import generator
 from jaxface import identity
 from jaxface import identity_branch
@@ -160,7 +161,7 @@ def _discriminator_update(state, real, fakes, renders, config, d_tx,
 
 
 def _generator_loss(state, d_params, outputs, branch_params, real, cameras,
-                    latents, config, weights):
+                    latents, config, weights, real_cameras=None):
   """G's non-saturating loss under the updated D, plus the branch's terms.
 
   A function of the rendered ``outputs`` (whose gradient the pullback turns
@@ -184,7 +185,8 @@ def _generator_loss(state, d_params, outputs, branch_params, real, cameras,
                                real * 0.5 + 0.5)
   branch = identity_branch.render_losses(
       renders, real, loss_config=lc, e1=e1, e2_target=e2_target,
-      e2=(state.e2_graphdef, state.e2_params), disc=disc)
+      e2=(state.e2_graphdef, state.e2_params), disc=disc,
+      real_pose=real_cameras)
   q = nnx.merge(state.q_graphdef, branch_params["q"])
   inversion = identity_branch.inversion_losses(q, fakes, cameras, latents,
                                                loss_config=lc)
@@ -200,7 +202,9 @@ def train_step(state: train_state_lib.TrainState, batch: dict, rng: jax.Array,
 
   Args:
     state: the current state.
-    batch: dict with ``image`` uint8 [batch, size, size, 3] real images.
+    batch: dict with ``image`` uint8 [batch, size, size, 3] real images,
+      and, for ``loss.real_pose_weight``, their labelled ``yaw`` and
+      ``pitch`` float32 [batch].
     rng: the run's base PRNG key; the step is folded in here.
     hparams: {name in ``TRACEABLE``: scalar array} overriding the config's
       values (a sweep member's), or None.
@@ -225,6 +229,15 @@ def train_step(state: train_state_lib.TrainState, batch: dict, rng: jax.Array,
   k_cam, k_z, k_depth = jax.random.split(key, 3)
   k_branch = jax.random.fold_in(key, 1)
   real = encoders.to_model_range(batch["image"])
+  # The real images' labelled cameras, where the data has them and a loss
+  # reads them (``input_pipeline.wants_pose_labels``).
+  real_cameras = None
+  if config.loss.real_pose_weight > 0:
+    if "yaw" not in batch:
+      raise errors.ConfigError("loss.real_pose_weight needs batches with the "
+                               "images' yaw and pitch labels")
+    real_cameras = camera_lib.prior_camera(batch["yaw"], batch["pitch"],
+                                           config.camera)
   cameras = camera_lib.sample_poses(k_cam, real.shape[0], config.camera)
   latents = generator.sample_latents(k_z, real.shape[0], config.field)
 
@@ -248,7 +261,7 @@ def train_step(state: train_state_lib.TrainState, batch: dict, rng: jax.Array,
   (g_loss, g_metrics), (output_grads, branch_direct_grads) = (
       jax.value_and_grad(_generator_loss, argnums=(2, 3), has_aux=True)(
           state, judge, outputs, state.branch_params, real, cameras,
-          latents, config, weights))
+          latents, config, weights, real_cameras))
   g_grads, branch_pulled_grads = pullback(output_grads)
   g_updates, g_opt_state = g_tx.update(g_grads, state.g_opt_state,
                                              state.g_params)

@@ -61,7 +61,7 @@ ADDED_ENTRIES = {
     "data": dict(pairs=False),
     "mesh": dict(member=1),
     "loss": dict(cross_view_weight=0.0, cross_view_perceptual_weight=0.0,
-                 opacity_binary_weight=0.0),
+                 opacity_binary_weight=0.0, real_pose_weight=0.0),
 }
 RENAMED_ENTRIES = {("optim", "e_lr"): ("optim", "branch_lr")}
 # field.background was a bool: a map of ray direction, or nothing.

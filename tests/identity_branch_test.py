@@ -18,6 +18,7 @@ from flax import nnx
 
 from jaxface import camera as camera_lib
 from jaxface import encoders
+from jaxface import errors
 from jaxface import generator
 from jaxface import identity_branch
 from jaxface import losses
@@ -161,6 +162,34 @@ class IdentityBranchTest(parameterized.TestCase):
       self.assertGreater(d_moved, 1e-6)
     else:
       self.assertLess(d_moved, 1e-6)
+
+  def test_real_pose_term_is_q_pose_error_on_the_labels(self):
+    config = self.config.copy_and_resolve_references()
+    config.loss.real_pose_weight = 1.0
+    init = train_state_lib.create_train_state(config)
+    labels = camera_lib.sample_poses(jax.random.key(5), 8, config.camera)
+    batch = dict(_batch(config), yaw=labels.yaw, pitch=labels.pitch)
+    step = jax.jit(functools.partial(train_step_lib.train_step,
+                                     config=config))
+    state, metrics = step(init, batch, jax.random.key(3))
+    # Independently: Q's pose of the real images before the step.
+    q = nnx.merge(init.q_graphdef, init.branch_params["q"])
+    guess = q(batch["image"].astype(jnp.float32) / 127.5 - 1.0)
+    expected = jnp.mean((guess.yaw - labels.yaw) ** 2
+                        + (guess.pitch - labels.pitch) ** 2)
+    np.testing.assert_allclose(metrics["real_pose"], expected, rtol=1e-5)
+    # It trains Q alone: G and D take plain GIRAFFE's step.
+    self.assertLess(_max_diff(state.g_params, self.plain.g_params), 1e-6)
+    self.assertLess(_max_diff(state.d_params, self.plain.d_params), 1e-6)
+    # On a fixed batch Q learns the labels.
+    history = [float(metrics["real_pose"])]
+    for i in range(30):
+      state, metrics = step(state, batch, jax.random.key(i))
+      history.append(float(metrics["real_pose"]))
+    self.assertLess(np.mean(history[-5:]), 0.5 * history[0])
+    # Without labels in the batch the step says what is missing.
+    with self.assertRaisesRegex(errors.ConfigError, "yaw and pitch labels"):
+      step(init, _batch(config), jax.random.key(3))
 
   def test_training_lowers_the_branch_losses(self):
     # On one fixed batch Q and E1 fit: reconstruction and identity improve.

@@ -11,9 +11,10 @@ from tests import testing_utils
 class _Faces:
   """A random-access source: identity i, view v -> an image coding (i, v)."""
 
-  def __init__(self, identities=5, views=3, size=16):
+  def __init__(self, identities=5, views=3, size=16, pose=False):
     self.items = [(i, v) for i in range(identities) for v in range(views)]
     self.size = size
+    self.pose = pose
 
   def __len__(self):
     return len(self.items)
@@ -22,12 +23,17 @@ class _Faces:
     identity, view = self.items[index]
     image = np.zeros((self.size, self.size, 3), np.uint8)
     image[..., 0], image[..., 1] = identity, view
-    return {"image": image, "identity": identity}
+    example = {"image": image, "identity": identity}
+    if self.pose:  # a label that also codes (identity, view)
+      example["pose"] = {"yaw": 1.5 + 0.01 * identity + 0.001 * view,
+                         "pitch": 1.4 + 0.002 * view}
+    return example
 
 
-def _config(pairs):
+def _config(pairs, real_pose_weight=0.0):
   config = testing_utils.load_config("tiny")
   config.data.update(image_size=16, pairs=pairs, num_workers=0)
+  config.loss.real_pose_weight = real_pose_weight
   return config
 
 
@@ -63,8 +69,38 @@ class PairsTest(absltest.TestCase):
     self.assertEqual(dataset[0]["image"].shape, (8, 16, 16, 3))
 
 
-if __name__ == "__main__":
-  absltest.main()
+class PoseLabelsTest(absltest.TestCase):
+
+  def _check_labels_follow_their_images(self, pairs):
+    dataset = input_pipeline.train_dataset(_config(pairs, 1.0), 8,
+                                           source=_Faces(pose=True))
+    for step in range(3):
+      batch = dataset[step]
+      self.assertEqual(set(batch), {"image", "yaw", "pitch"})
+      identity = batch["image"][:, 0, 0, 0].astype(np.float32)
+      view = batch["image"][:, 0, 0, 1].astype(np.float32)
+      self.assertEqual(batch["yaw"].dtype, np.float32)
+      np.testing.assert_allclose(batch["yaw"],
+                                 1.5 + 0.01 * identity + 0.001 * view,
+                                 rtol=1e-6)
+      np.testing.assert_allclose(batch["pitch"], 1.4 + 0.002 * view,
+                                 rtol=1e-6)
+
+  def test_labels_follow_single_images(self):
+    self._check_labels_follow_their_images(pairs=False)
+
+  def test_labels_follow_pairs(self):
+    self._check_labels_follow_their_images(pairs=True)
+
+  def test_no_labels_unless_a_loss_reads_them(self):
+    dataset = input_pipeline.train_dataset(_config(True), 8,
+                                           source=_Faces(pose=True))
+    self.assertEqual(set(dataset[0]), {"image"})
+
+  def test_data_without_labels_is_refused(self):
+    for pairs in (False, True):
+      with self.assertRaisesRegex(errors.ConfigError, "pose labels"):
+        input_pipeline.train_dataset(_config(pairs, 1.0), 8, source=_Faces())
 
 
 class ProcessShardsTest(absltest.TestCase):
@@ -85,3 +121,7 @@ class ProcessShardsTest(absltest.TestCase):
     codes = [{(int(x[0, 0, 0]), int(x[0, 0, 1])) for x in shards[p][0]["image"]}
              for p in range(2)]
     self.assertEmpty(codes[0] & codes[1])  # the first epoch: no repeats
+
+
+if __name__ == "__main__":
+  absltest.main()

@@ -110,7 +110,8 @@ class ReconstructCliTest(absltest.TestCase):
     folder = testing_utils.write_image_folder(cls.tmp / "train", num_images=8)
     config = testing_utils.folder_config(folder, num_steps=1)
     for name in identity_branch.WEIGHTS:
-      if not name.startswith("cross_view"):  # needs data.pairs
+      # The cross-view terms need data.pairs, the real-pose term pose labels.
+      if not name.startswith(("cross_view", "real_pose")):
         config.loss[name] = 1.0
     config.identity.encoder_dir = str(
         testing_utils.write_identity_encoder(cls.tmp / "e2"))

@@ -125,8 +125,9 @@ def branch_config(weight=1.0, encoder_dir=""):
   from jaxface import identity_branch  # pylint: disable=g-import-not-at-top
   config = load_config("tiny")
   for name in identity_branch.WEIGHTS:
-    # The cross-view terms need batches of pairs (data.pairs).
-    if not name.startswith("cross_view"):
+    # The cross-view terms need batches of pairs (data.pairs), the
+    # real-pose term batches with pose labels.
+    if not name.startswith(("cross_view", "real_pose")):
       config.loss[name] = weight
   config.identity.encoder_dir = str(encoder_dir)
   return config

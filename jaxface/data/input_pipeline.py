@@ -112,15 +112,25 @@ def make_source(data_config, split: str = "train"):
       f"unknown data.name {name!r}: synthetic_faces, image_folder or tfds:NAME")
 
 
+def _pose(example) -> dict:
+  """{"yaw": float32, "pitch": float32}: an example's camera pose label."""
+  if "pose" not in example:
+    raise errors.ConfigError(
+        "loss.real_pose_weight needs camera pose labels; the data set has "
+        "none")
+  return {name: np.float32(example["pose"][name]) for name in ("yaw", "pitch")}
+
+
 class IdentityPairs:
   """Two views of one identity per item, for losses across views.
 
   Item ``k`` is the ``k``-th (identity, first view, second view) triple,
   every ordered pair of distinct views of every identity, as
-  ``{"image": [2, h, w, 3]}``.
+  ``{"image": [2, h, w, 3]}`` (with ``pose``, also ``"yaw"`` and
+  ``"pitch"`` [2]).
   """
 
-  def __init__(self, source):
+  def __init__(self, source, pose: bool = False):
     by_identity = {}
     for index in range(len(source)):
       example = source[index]
@@ -128,7 +138,10 @@ class IdentityPairs:
         raise errors.ConfigError(
             "data.pairs needs identity labels; the data set has none")
       by_identity.setdefault(int(example["identity"]), []).append(index)
+      if pose:
+        _pose(example)  # fail here, with the reason, not in a worker
     self.source = source
+    self.pose = pose
     self.pairs = [(a, b) for indices in by_identity.values()
                   for a in indices for b in indices if a != b]
     if not self.pairs:
@@ -140,9 +153,14 @@ class IdentityPairs:
     return len(self.pairs)
 
   def __getitem__(self, index):
-    a, b = self.pairs[index]
-    return {"image": np.stack([np.asarray(self.source[a]["image"]),
-                               np.asarray(self.source[b]["image"])])}
+    first, second = (self.source[i] for i in self.pairs[index])
+    item = {"image": np.stack([np.asarray(first["image"]),
+                               np.asarray(second["image"])])}
+    if self.pose:
+      poses = _pose(first), _pose(second)
+      item.update({name: np.stack([p[name] for p in poses])
+                   for name in ("yaw", "pitch")})
+    return item
 
 
 def _to_rgb_size(image: np.ndarray, size: int) -> np.ndarray:
@@ -155,24 +173,36 @@ def _to_rgb_size(image: np.ndarray, size: int) -> np.ndarray:
 
 
 class _ToTrainingExample(grain.transforms.Map):
-  """Keeps the image (or pair of images) only, at the configured size."""
+  """Keeps the image (or pair of images) at the configured size, and with
+  ``pose`` its camera pose label."""
 
-  def __init__(self, size: int):
+  def __init__(self, size: int, pose: bool = False):
     self.size = size
+    self.pose = pose
 
   def map(self, example):
     image = np.asarray(example["image"])
-    if image.ndim == 4:  # a pair
-      return {"image": np.stack([_to_rgb_size(x, self.size) for x in image])}
-    return {"image": _to_rgb_size(image, self.size)}
+    if image.ndim == 4:  # a pair, whose poses IdentityPairs already stacked
+      out = {"image": np.stack([_to_rgb_size(x, self.size) for x in image])}
+      if self.pose:
+        out.update(yaw=example["yaw"], pitch=example["pitch"])
+      return out
+    out = {"image": _to_rgb_size(image, self.size)}
+    return {**out, **_pose(example)} if self.pose else out
 
 
 class _FlattenPairs(grain.transforms.Map):
-  """[b, 2, h, w, 3] pairs -> [2b, h, w, 3]: images 2i and 2i+1 a pair."""
+  """[b, 2, ...] pairs -> [2b, ...]: examples 2i and 2i+1 a pair."""
 
   def map(self, batch):
-    image = batch["image"]
-    return {"image": image.reshape((-1,) + image.shape[2:])}
+    return {name: value.reshape((-1,) + value.shape[2:])
+            for name, value in batch.items()}
+
+
+def wants_pose_labels(config) -> bool:
+  """True if training reads the real images' camera poses (as EG3D's
+  labelled poses): ``loss.real_pose_weight > 0``."""
+  return config.loss.get("real_pose_weight", 0.0) > 0
 
 
 def train_dataset(config, local_batch_size: int, *, source=None,
@@ -196,18 +226,23 @@ def train_dataset(config, local_batch_size: int, *, source=None,
 
   Returns:
     A ``grain.MapDataset`` whose element ``i`` is the batch of step ``i``:
-    dict with ``image`` uint8 [local_batch_size, size, size, 3]. With
+    dict with ``image`` uint8 [local_batch_size, size, size, 3], and where
+    ``wants_pose_labels(config)``, ``yaw`` and ``pitch`` float32
+    [local_batch_size] (radians, ``camera``'s convention). With
     ``data.pairs``, images ``2i`` and ``2i + 1`` are two views of one
     identity (``IdentityPairs``).
   """
   source = make_source(config.data) if source is None else source
   pairs = config.data.pairs
+  pose = wants_pose_labels(config)
   if pairs:
     if local_batch_size % 2:
       raise errors.ConfigError(
           f"data.pairs needs an even batch per process, got "
           f"{local_batch_size}")
-    source = IdentityPairs(source)
+    source = IdentityPairs(source, pose)
+  elif pose and len(source):
+    _pose(source[0])  # fail at start, not in a worker
   per_item = 2 if pairs else 1
   index = jax.process_index() if process_index is None else process_index
   count = jax.process_count() if process_count is None else process_count
@@ -217,7 +252,7 @@ def train_dataset(config, local_batch_size: int, *, source=None,
         f"batch of {local_batch_size * count}")
   ds = grain.MapDataset.source(source)
   ds = ds.shuffle(seed=config.data.seed + config.seed).repeat(None)
-  ds = ds.map(_ToTrainingExample(config.data.image_size))
+  ds = ds.map(_ToTrainingExample(config.data.image_size, pose))
   ds = ds.batch(local_batch_size // per_item, drop_remainder=True)
   # A map dataset is lazy: this process reads and decodes its batches only.
   ds = ds[index::count]
