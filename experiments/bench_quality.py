@@ -48,15 +48,27 @@ def _override(config, item: str):
 
 
 def _identity_encoder(config_name: str, data_config, cache: pathlib.Path,
+                      own_identities: bool = False,
                       **overrides) -> pathlib.Path:
-  """A pretrained face-ID network for the data, made once per data set."""
-  directory = cache / f"{config_name}-{data_config.train_identities}"
+  """A pretrained face-ID network for the data, made once per data set.
+
+  With ``own_identities`` it trains on the number of identities its config
+  names (the judge's), not the run's; that data set is made if missing.
+  """
+  config = runpy.run_path(str(REPO / "configs" / f"{config_name}.py"))[
+      "get_config"]()
+  identities = (config.data.train_identities if own_identities
+                else data_config.train_identities)
+  directory = cache / f"{config_name}-{identities}"
   encoder = directory / "identity_encoder"
   if not (encoder / "identity_config.json").is_file():
-    config = runpy.run_path(str(REPO / "configs" / f"{config_name}.py"))[
-        "get_config"]()
+    synthetic_faces.build(data_config.data_dir, train_identities=identities,
+                          test_identities=data_config.test_identities,
+                          views=data_config.views,
+                          size=data_config.image_size, seed=data_config.seed,
+                          progress=False)
     config.data.update(data_dir=data_config.data_dir,
-                       train_identities=data_config.train_identities,
+                       train_identities=identities,
                        test_identities=data_config.test_identities,
                        views=data_config.views,
                        image_size=data_config.image_size,
@@ -113,8 +125,8 @@ def main():
   cache = pathlib.Path(args.cache).absolute()
   config.identity.encoder_dir = str(_identity_encoder(
       "identity_synthetic", dc, cache))
-  config.identity.judge_dir = str(_identity_encoder("identity_judge", dc,
-                                                    cache))
+  config.identity.judge_dir = str(_identity_encoder(
+      "identity_judge", dc, cache, own_identities=True))
   if args.minutes:
     config.train.update(max_minutes=args.minutes, num_steps=10 ** 9)
   else:

@@ -45,7 +45,9 @@ def main():
   print("| row | " + " | ".join(title for _, title in COLUMNS) + " |")
   print("|---" * (len(COLUMNS) + 1) + "|")
   for row in rows:
-    cells = [f"{row[f'{held_out}/{key}']:.3f}" for key, _ in COLUMNS]
+    # Rows scored without meshes (``--mesh-resolution 0``) show "-" there.
+    cells = [f"{row[f'{held_out}/{key}']:.3f}" if f"{held_out}/{key}" in row
+             else "-" for key, _ in COLUMNS]
     print(f"| {row['row']} | " + " | ".join(cells) + " |")
   first = rows[0]
   print()
