@@ -19,6 +19,12 @@ def get_config(arg=None):
                          input_size=32, embedding_dim=128)
   config.loss.update(kind="cosface", margin=0.35)
   config.train.update(seed=1, num_steps=800)
+  # 96 identities (`jaxface make-data --identities 96`), not the demo's 384:
+  # in 800 steps this network learns 96 classes (verification accuracy
+  # 0.88) but not 384 (0.85, training accuracy 2%). A judge need not have
+  # seen the training identities, and this one stays the judge earlier
+  # demos were scored by.
+  config.data.train_identities = 96
   if arg == "tiny":
     config.identity.update(width=4, hidden_dim=32, embedding_dim=32)
   return config

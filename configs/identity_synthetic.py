@@ -1,7 +1,7 @@
 """Pretraining E2 on the synthetic demo identities (``make demo``'s data).
 
 A reduced IResNet on the 32x32 renders; a few hundred steps on CPU. The
-``data`` section matches ``jaxface make-data --identities 96
+``data`` section matches ``jaxface make-data --identities 384
 --test-identities 8 --views 8 --size 32 --data-dir data``.
 """
 
@@ -20,7 +20,7 @@ def get_config(arg=None):
       kind="adam", lr=1e-3, momentum=0.9, weight_decay=5e-4,
       schedule="cosine"))
   config.data = ml_collections.ConfigDict(dict(
-      name="synthetic_faces", data_dir="data", train_identities=96,
+      name="synthetic_faces", data_dir="data", train_identities=384,
       test_identities=8, views=8, image_size=32, seed=0))
   config.train = ml_collections.ConfigDict(dict(
       batch_size=64, num_steps=400, seed=0, augment=True))
