@@ -13,6 +13,9 @@ rows=(
   "K800_kl_1e-4|$before --set loss.kl_weight=1e-4"
   "I800_ids384|--set data.train_identities=384"
   "P800_real_pose|$before --set loss.real_pose_weight=1.0"
+  # The demo config itself (both changes) with another seed: is its lower
+  # opacity and mesh coverage noise?
+  "D800_seed1|--set seed=1"
 )
 table=experiments/2026-11-30_quality/table.py
 for row in "${rows[@]}"; do
