@@ -202,6 +202,9 @@ def get_config(arg=None):
       # float32 parameters, gradients and optimiser states (accelerators;
       # on a CPU without AMX float32 is faster).
       compute_dtype="float32",
+      # False: XLA:CPU compiles the step's convolutions itself, not in
+      # YNNPACK (jaxface/xla_cpu.py); faster for the demo's small images.
+      ynn_convolutions=True,
   )
   # `jaxface sweep`: members batched under jax.vmap ("vmap"), or the step
   # written out once per member ("unroll": XLA:CPU runs vmap's grouped

@@ -29,6 +29,7 @@ from jaxface import layers
 from jaxface import sharding
 from jaxface import train
 from jaxface import train_step
+from jaxface.data import input_pipeline
 
 # Dense bfloat16 peak TFLOP/s per chip, from the vendors' data sheets, by
 # the start of ``device_kind``.
@@ -80,7 +81,12 @@ def main():
   size = config.data.image_size
   images = np.random.RandomState(0).randint(
       0, 256, (args.batch_size, size, size, 3)).astype(np.uint8)
-  batch = sharding.global_batch({"image": images}, mesh)
+  batch = {"image": images}
+  if input_pipeline.wants_pose_labels(config):
+    # Camera labels for Q's real-pose term (loss.real_pose_weight).
+    batch.update(yaw=np.zeros(args.batch_size, np.float32),
+                 pitch=np.zeros(args.batch_size, np.float32))
+  batch = sharding.global_batch(batch, mesh)
   rng = jax.random.key(0)
 
   t0 = time.perf_counter()

@@ -56,6 +56,7 @@ from jaxface import summary
 from jaxface import train_state as train_state_lib
 from jaxface import train_step as train_step_lib
 from jaxface import workdir as workdir_lib
+from jaxface import xla_cpu
 from jaxface.data import input_pipeline
 
 SWEEP_FILE = "sweep.json"
@@ -268,7 +269,8 @@ def make_step_fn(config, state, mesh):
       in_shardings=(state_sharding, batch_sharding,
                     sharding.replicated(mesh), by_member, by_member),
       out_shardings=(state_sharding, by_member, by_member),
-      donate_argnums=(0,))
+      donate_argnums=(0,),
+      compiler_options=xla_cpu.step_compiler_options(config))
   return jitted, state_sharding, batch_sharding
 
 

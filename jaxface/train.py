@@ -27,6 +27,7 @@ from jaxface import summary
 from jaxface import train_state as train_state_lib
 from jaxface import train_step as train_step_lib
 from jaxface import workdir as workdir_lib
+from jaxface import xla_cpu
 from jaxface.data import input_pipeline
 
 
@@ -76,6 +77,7 @@ def make_step_fn(config, state_sharding, mesh):
                     sharding.replicated(mesh), sharding.replicated(mesh)),
       out_shardings=(state_sharding, sharding.replicated(mesh)),
       donate_argnums=(0,),
+      compiler_options=xla_cpu.step_compiler_options(config),
   )
 
 
