@@ -136,6 +136,9 @@ def get_config(arg=None):
       # reconstruction network). Needs data with ``pose`` labels, such as
       # synthetic_faces; CelebA has none, so off here.
       real_pose_weight=0.0,
+      # Both pose terms count pitch errors (radians) this many times: the
+      # prior's pitch range is a seventh of its yaw range.
+      pose_pitch_weight=1.0,
   )
   config.identity = dict(
       encoder_dir="",  # E2: from `jaxface pretrain-identity` / `import-identity`
@@ -172,6 +175,9 @@ def get_config(arg=None):
       perceptual_weight=1.0,
       identity_weight=0.5,
       prior_weight=1e-4,  # sum ||z||^2
+      # Squared pose change from Q's estimate (pitch weighted as in
+      # loss.pose_pitch_weight): keeps the pose Q learnt from labels.
+      pose_weight=0.0,
   )
   config.data = dict(
       name="synthetic_faces",

@@ -19,7 +19,7 @@ def get_config(arg=None):
   config.disc.num_features = 32
   # Plain GIRAFFE by default; tests turn the branch on where they need it.
   for name in list(config.loss.keys()):
-    if name != "r1_weight":
+    if name not in ("r1_weight", "pose_pitch_weight"):
       config.loss[name] = 0.0
   config.identity.update(encoder_dir="", e1_width=8, q_width=8, q_hidden=32)
   # Rays through pixel centres and unpaired batches, so that tests can

@@ -203,7 +203,8 @@ def render_losses(renders: structs.BranchRenders, real: jax.Array, *,
   if lc.opacity_binary_weight > 0:
     terms["opacity_binary"] = losses.binary_opacity(renders.recon_opacity)
   if lc.real_pose_weight > 0:
-    terms["real_pose"] = losses.pose_regression(renders.encoding, real_pose)
+    terms["real_pose"] = losses.pose_regression(
+        renders.encoding, real_pose, lc.pose_pitch_weight)
   return BranchLosses(**{name: jnp.mean(value)
                          for name, value in terms.items()})
 
@@ -231,7 +232,8 @@ def inversion_losses(q, images: jax.Array, cameras: structs.Camera,
   guess = q(jax.lax.stop_gradient(images))
   terms = {}
   if lc.pose_regression_weight > 0:
-    terms["pose_regression"] = losses.pose_regression(guess, cameras)
+    terms["pose_regression"] = losses.pose_regression(
+        guess, cameras, lc.pose_pitch_weight)
   if lc.code_regression_weight > 0:
     terms["code_regression"] = losses.code_regression(guess, latents)
   return BranchLosses(**{name: jnp.mean(value)

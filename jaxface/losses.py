@@ -93,9 +93,17 @@ def latent_prior(latents: structs.Latents) -> jax.Array:
   return sum(jnp.sum(z**2, -1) for z in jax.tree.leaves(latents))
 
 
-def pose_regression(guess: structs.Encoding, cameras: structs.Camera):
-  """Squared yaw and pitch errors of Q on images of known pose, [b]."""
-  return (guess.yaw - cameras.yaw) ** 2 + (guess.pitch - cameras.pitch) ** 2
+def pose_regression(guess: structs.Encoding, cameras: structs.Camera,
+                    pitch_weight: float = 1.0):
+  """Squared yaw and pitch errors of Q's guess against known poses, [b].
+
+  Either argument is anything with ``yaw`` and ``pitch`` [b] radians. The
+  pitch error is counted ``pitch_weight`` times: a prior whose
+  pitch range is a seventh of its yaw range gives pitch errors a fiftieth of
+  yaw's weight at weight 1, and Q then learns to ignore pitch.
+  """
+  return ((guess.yaw - cameras.yaw) ** 2
+          + pitch_weight * (guess.pitch - cameras.pitch) ** 2)
 
 
 def code_regression(guess: structs.Encoding, latents: structs.Latents):

@@ -3,7 +3,8 @@
 ``encode`` is one forward pass of Q: codes (the posterior means) and a pose.
 ``refine`` sharpens them by test-time optimisation with the training losses
 (``jaxface.losses``: L1 and E2-perceptual reconstruction at the estimated
-pose, E1/E2 identity, a Gaussian prior on the codes), weighted by the run's
+pose, E1/E2 identity, a Gaussian prior on the codes, and a pull of the pose
+back to Q's estimate), weighted by the run's
 ``config.refine``; with ``tune_generator`` it then fine-tunes the generator
 itself around the refined codes, as in pivotal tuning (PTI). All steps are
 pure functions, jitted once per shape; the optimisation loops are
@@ -26,7 +27,7 @@ from jaxface import losses
 from jaxface import structs
 
 # The terms of the test-time loss; ``config.refine.<term>_weight``.
-TERMS = ("l1", "perceptual", "identity", "prior")
+TERMS = ("l1", "perceptual", "identity", "prior", "pose")
 
 
 @functools.partial(jax.jit, static_argnames=("q_graphdef",))
@@ -55,9 +56,13 @@ def render(g_graphdef, g_params, estimate: structs.Estimate,
 
 
 def reconstruction_loss(networks: structs.Networks, g_params,
-                        estimate: structs.Estimate, images01: jax.Array,
+                        estimate: structs.Estimate, start: structs.Estimate,
+                        images01: jax.Array,
                         config) -> tuple[jax.Array, dict]:
   """Summed test-time loss over the batch, and its terms (each [b]).
+
+  ``estimate`` is scored; ``start`` is where refinement began (Q's
+  estimate), which the pose term pulls back to.
 
   Summing over the batch keeps images independent: each image's variables
   only receive gradients from their own terms. Terms whose network the run
@@ -75,6 +80,10 @@ def reconstruction_loss(networks: structs.Networks, g_params,
           networks.e1()(out.features), target)
   # A Gaussian prior keeps the codes where the generator was trained.
   terms["prior"] = losses.latent_prior(estimate.latents)
+  # The pixels alone move the pose off Q's estimate, which was trained on
+  # poses (prior samples' and, with labels, the data's): held near it.
+  terms["pose"] = losses.pose_regression(estimate, start,
+                                         config.loss.pose_pitch_weight)
   total = sum(config.refine[f"{name}_weight"] * value
               for name, value in terms.items())
   return jnp.sum(total), terms
@@ -89,7 +98,7 @@ def _optimise(networks, g_params, estimate, images01, *, steps: int,
 
   def loss_fn(variables):
     g, e = (variables, estimate) if tune else (g_params, variables)
-    return reconstruction_loss(networks, g, e, images01, config)
+    return reconstruction_loss(networks, g, e, estimate, images01, config)
 
   def step(carry, _):
     variables, opt_state = carry

@@ -48,7 +48,7 @@ ARCHITECTURE_VERSION = 2
 ADDED_ENTRIES = {
     "refine": dict(lr=0.01, tune_lr=3e-4, l1_weight=1.0,
                    perceptual_weight=1.0, identity_weight=0.5,
-                   prior_weight=1e-4),
+                   prior_weight=1e-4, pose_weight=0.0),
     "field": dict(frame="jaxface", downscale=1.0, bg_pos_freqs=10,
                   bg_downscale=12.0, kind="mlp", plane_size=32,
                   plane_channels=32, plane_width=64),
@@ -62,7 +62,8 @@ ADDED_ENTRIES = {
     "data": dict(pairs=False),
     "mesh": dict(member=1),
     "loss": dict(cross_view_weight=0.0, cross_view_perceptual_weight=0.0,
-                 opacity_binary_weight=0.0, real_pose_weight=0.0),
+                 opacity_binary_weight=0.0, real_pose_weight=0.0,
+                 pose_pitch_weight=1.0),
 }
 RENAMED_ENTRIES = {("optim", "e_lr"): ("optim", "branch_lr")}
 # field.background was a bool: a map of ray direction, or nothing.

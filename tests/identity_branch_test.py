@@ -166,6 +166,7 @@ class IdentityBranchTest(parameterized.TestCase):
   def test_real_pose_term_is_q_pose_error_on_the_labels(self):
     config = self.config.copy_and_resolve_references()
     config.loss.real_pose_weight = 1.0
+    config.loss.pose_pitch_weight = 7.0
     init = train_state_lib.create_train_state(config)
     labels = camera_lib.sample_poses(jax.random.key(5), 8, config.camera)
     batch = dict(_batch(config), yaw=labels.yaw, pitch=labels.pitch)
@@ -176,7 +177,7 @@ class IdentityBranchTest(parameterized.TestCase):
     q = nnx.merge(init.q_graphdef, init.branch_params["q"])
     guess = q(batch["image"].astype(jnp.float32) / 127.5 - 1.0)
     expected = jnp.mean((guess.yaw - labels.yaw) ** 2
-                        + (guess.pitch - labels.pitch) ** 2)
+                        + 7.0 * (guess.pitch - labels.pitch) ** 2)
     np.testing.assert_allclose(metrics["real_pose"], expected, rtol=1e-5)
     # It trains Q alone: G and D take plain GIRAFFE's step.
     self.assertLess(_max_diff(state.g_params, self.plain.g_params), 1e-6)

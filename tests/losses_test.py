@@ -8,8 +8,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxface import camera as camera_lib
 from jaxface import discriminator
 from jaxface import losses
+from jaxface import structs
 
 
 def _softplus(x):
@@ -156,6 +158,22 @@ class R1PenaltyTest(parameterized.TestCase):
         np.mean(4 * c**2 * np.sum(images.reshape(2, -1) ** 2, axis=-1)),
         rtol=1e-6,
     )
+
+
+class PoseRegressionTest(absltest.TestCase):
+
+  def test_pitch_weight_scales_only_the_pitch_error(self):
+    guess = structs.Encoding(mean=None, logvar=None,
+                             yaw=jnp.array([0.3, -0.1]),
+                             pitch=jnp.array([0.05, 0.0]))
+    truth = camera_lib.make_camera(jnp.array([0.1, -0.1]),
+                                   jnp.array([0.0, 0.02]), 2.7, 10.0)
+    yaw2 = np.array([0.2**2, 0.0])
+    pitch2 = np.array([0.05**2, 0.02**2])
+    np.testing.assert_allclose(losses.pose_regression(guess, truth),
+                               yaw2 + pitch2, rtol=1e-5)
+    np.testing.assert_allclose(losses.pose_regression(guess, truth, 50.0),
+                               yaw2 + 50.0 * pitch2, rtol=1e-5)
 
 
 if __name__ == "__main__":

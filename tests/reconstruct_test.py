@@ -71,6 +71,20 @@ class RefineTest(absltest.TestCase):
                                both.latents.z_shape[:1], atol=1e-4)
     np.testing.assert_allclose(alone.yaw, both.yaw[:1], atol=1e-5)
 
+  def test_pose_term_holds_the_pose_near_q(self):
+    images = _images(2)
+    start = reconstruct.encode(self.networks, images)
+    moved = {}
+    for weight in (0.0, 1e3):
+      config = self.config.copy_and_resolve_references()
+      config.refine.pose_weight = weight
+      refined, _, _ = reconstruct.refine(self.networks, config, images,
+                                         start, steps=15)
+      moved[weight] = float(jnp.abs(refined.yaw - start.yaw).max()
+                            + jnp.abs(refined.pitch - start.pitch).max())
+    self.assertGreater(moved[0.0], 1e-3)
+    self.assertLess(moved[1e3], 0.2 * moved[0.0])
+
   def test_zero_steps_is_the_encoder(self):
     images = _images(1)
     start = reconstruct.encode(self.networks, images)
