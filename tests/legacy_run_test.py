@@ -66,6 +66,9 @@ class LegacyRunTest(absltest.TestCase):
     # What train does on resuming: restore the whole state into the
     # config's fresh one (Q and E1 under their old name e_params).
     config = testing_utils.branch_config(1.0)
+    # Unclipped, as the run was: clipping adds a (stateless) stage to the
+    # optimiser's state tree.
+    config.optim.grad_clip = 0.0
     e2 = workdir_lib.identity_encoder(config, self.run_dir, training=False)
     fresh = train_state_lib.create_train_state(config, e2)
     ckpt = checkpoint_lib.Checkpointer(self.run_dir / "ckpt", config.ckpt,

@@ -7,6 +7,8 @@
 # Usage: experiments/2026-11-30_quality/run_800.sh > more_rows.jsonl
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# Settings the demo config has taken since these rows ran, set back.
+pinned="--set loss.pose_pitch_weight=1.0 --set train.ynn_convolutions=True --set optim.grad_clip=0.0"
 before="--set data.train_identities=96"
 rows=(
   "T800_triplane|$before"
@@ -23,10 +25,10 @@ for row in "${rows[@]}"; do
   args=${row#*|}
   # shellcheck disable=SC2086
   .venv/bin/python experiments/bench_quality.py --config configs/small_cpu.py \
-      --steps 800 --workdir "runs/quality/$name" $args 2>/dev/null \
+      --steps 800 --workdir "runs/quality/$name" $pinned $args 2>/dev/null \
       | grep '^{' | sed "s/^{/{\"row\": \"$name\", /"
   .venv/bin/jaxface evaluate --workdir "runs/quality/$name" --refine-steps 100 \
-      --mesh-resolution 0 > /dev/null 2>&1
+      --mesh-resolution 0 --config.refine.pose_weight=0.0 > /dev/null 2>&1
   .venv/bin/python "$table" --row "${name}_refine100" \
       "runs/quality/$name/eval/metrics_step800_refine100.json"
 done
