@@ -162,6 +162,10 @@ def get_config(arg=None):
       rmsprop_decay=0.99,
       eps=1e-8,
       grad_clip=0.0,  # 0 disables global-norm clipping
+      # Every learning rate "constant", or "cosine": decayed over
+      # train.num_steps to final_lr_fraction of itself.
+      schedule="constant",
+      final_lr_fraction=0.0,
       ema_decay=0.999,
   )
   # Stage 9: test-time refinement of a reconstruction (`reconstruct` and

@@ -91,8 +91,10 @@ def create_train_state(config, identity_encoder=None) -> TrainState:
   g_graphdef, g_params = _split(generator.Generator(config, rngs=rngs))
   d_graphdef, d_params = _split(discriminator.make_discriminator(
       config.disc, config.data.image_size, rngs))
-  g_tx = optim.make_optimizer(config.optim, config.optim.g_lr)
-  d_tx = optim.make_optimizer(config.optim, config.optim.d_lr)
+  g_tx = optim.make_optimizer(config.optim, config.optim.g_lr,
+                              config.train.num_steps)
+  d_tx = optim.make_optimizer(config.optim, config.optim.d_lr,
+                              config.train.num_steps)
   branch = {}
   if identity_branch.uses_identity_branch(config):
     e2_graphdef = e2_params = embedding_dim = None
@@ -110,7 +112,8 @@ def create_train_state(config, identity_encoder=None) -> TrainState:
     e1_graphdef = None
     if e1 is not None:
       e1_graphdef, branch_params["e1"] = _split(e1)
-    branch_tx = optim.make_optimizer(config.optim, config.optim.branch_lr)
+    branch_tx = optim.make_optimizer(config.optim, config.optim.branch_lr,
+                                       config.train.num_steps)
     branch = dict(branch_params=branch_params,
                   branch_opt_state=branch_tx.init(branch_params),
                   e2_params=e2_params, q_graphdef=q_graphdef,

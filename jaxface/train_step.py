@@ -217,11 +217,14 @@ def train_step(state: train_state_lib.TrainState, batch: dict, rng: jax.Array,
   g_tx, d_tx, branch_tx = state.g_tx, state.d_tx, state.branch_tx
   if hparams:  # the same chains with traced learning rates (stateless part)
     g_tx = optim.make_optimizer(config.optim,
-                                _hparam(config, hparams, "optim.g_lr"))
+                                _hparam(config, hparams, "optim.g_lr"),
+                                config.train.num_steps)
     d_tx = optim.make_optimizer(config.optim,
-                                _hparam(config, hparams, "optim.d_lr"))
+                                _hparam(config, hparams, "optim.d_lr"),
+                                config.train.num_steps)
     branch_tx = optim.make_optimizer(
-        config.optim, _hparam(config, hparams, "optim.branch_lr"))
+        config.optim, _hparam(config, hparams, "optim.branch_lr"),
+        config.train.num_steps)
   ema_decay = _hparam(config, hparams, "optim.ema_decay")
 
   # Sample.

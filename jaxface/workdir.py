@@ -60,6 +60,7 @@ ADDED_ENTRIES = {
                   ynn_convolutions=True),
     "identity": dict(judge_dir="", code_noise=1.0),
     "data": dict(pairs=False),
+    "optim": dict(schedule="constant", final_lr_fraction=0.0),
     "mesh": dict(member=1),
     "loss": dict(cross_view_weight=0.0, cross_view_perceptual_weight=0.0,
                  opacity_binary_weight=0.0, real_pose_weight=0.0,
