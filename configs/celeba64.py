@@ -182,6 +182,9 @@ def get_config(arg=None):
       # Squared pose change from Q's estimate (pitch weighted as in
       # loss.pose_pitch_weight): keeps the pose Q learnt from labels.
       pose_weight=0.0,
+      # Pivotal tuning also tunes the neural renderer; False keeps it as
+      # trained, so that what tuning adds is in the 3D field.
+      tune_renderer=True,
   )
   config.data = dict(
       name="synthetic_faces",

@@ -306,7 +306,7 @@ def export_mesh(workdir, out, *, seed: int = 0, num_faces: int = 1,
 
 
 def evaluate(workdir, out=None, *, refine_steps: int = 0,
-             num_identities: int | None = None, overrides=(), judge=None,
+             tune_generator: bool = False, num_identities: int | None = None, overrides=(), judge=None,
              mesh_resolution: int = 64, sets=("clean", "wild")) -> dict:
   """``jaxface evaluate``: held-out metrics of the latest checkpoint.
 
@@ -316,9 +316,11 @@ def evaluate(workdir, out=None, *, refine_steps: int = 0,
   Args:
     workdir: the training workdir.
     out: JSON path; if None, ``WORKDIR/eval/metrics_step<step>.json``, or
-      ``metrics_step<step>_refine<refine_steps>.json`` with refinement, so
-      the feed-forward and refined scores of one checkpoint sit side by side.
+      ``metrics_step<step>_refine<refine_steps>.json`` with refinement
+      (``..._tune.json`` with generator tuning), so the feed-forward and
+      refined scores of one checkpoint sit side by side.
     refine_steps: test-time optimisation steps (0: Q's estimate only).
+    tune_generator: then tune a generator per identity (pivotal tuning).
     num_identities: the first this many test identities (all if None).
     overrides: ``--config.refine.*`` overrides of the run's config.
     judge: directory of the identity judge (``identity.judge_dir`` if None).
@@ -334,9 +336,11 @@ def evaluate(workdir, out=None, *, refine_steps: int = 0,
   config = apply_overrides(config, overrides, ("refine",))
   results, figures = evaluate_lib.evaluate(
       config, networks, num_identities=num_identities,
-      refine_steps=refine_steps, judge=workdir_lib.judge(config, judge),
+      refine_steps=refine_steps, tune_generator=tune_generator,
+      judge=workdir_lib.judge(config, judge),
       mesh_resolution=mesh_resolution, sets=tuple(sets), with_views=True)
   refined = f"_refine{refine_steps}" if refine_steps else ""
+  refined += "_tune" if tune_generator else ""
   path = pathlib.Path(out) if out else (
       pathlib.Path(workdir) / "eval" / f"metrics_step{step}{refined}.json")
   views = {name: path.with_name(f"{path.stem}_views_{name}.png")

@@ -306,13 +306,13 @@ def yaw_differences(held_out: structs.HeldOut) -> np.ndarray:
 
 
 def summarize(per_view: dict, yaw_difference, *, refine_steps: int,
-              prefix: str = "") -> dict:
+              tune_generator: bool = False, prefix: str = "") -> dict:
   """Means of the per-view metrics, with gains, yaw buckets and counts.
 
   Args:
     per_view: ``_view_metrics``' output (host arrays), n rows.
     yaw_difference: [n, v] degrees from each view to the input.
-    refine_steps: recorded in the result.
+    refine_steps, tune_generator: recorded in the result.
     prefix: put before every name (e.g. ``"clean/"``).
 
   Returns:
@@ -348,7 +348,8 @@ def summarize(per_view: dict, yaw_difference, *, refine_steps: int,
       results["judge_cosine_novel"] / ceiling if ceiling else float("nan"))
   n, v = np.shape(per_view["psnr_head"])
   results.update(num_identities=int(n), num_novel_views=int(v - 1),
-                 refine_steps=int(refine_steps))
+                 refine_steps=int(refine_steps),
+                 tune_generator=int(tune_generator))
   for low, high in YAW_BUCKETS:
     tag = f"yaw{low}-{high}" if high < 360 else f"yaw{low}+"
     results[f"num_novel_{tag}"] = int(np.sum((yaw >= low) & (yaw < high)))
@@ -368,8 +369,11 @@ def true_head_mesh(shape_params, expression, resolution: int):
 
 
 def mesh_metrics(networks: structs.Networks, config, estimate, held_out, *,
-                 resolution: int) -> dict:
+                 resolution: int, g_params=None) -> dict:
   """The exported mesh of each reconstruction, scored per identity.
+
+  ``g_params`` (one generator per identity, from pivotal tuning) replaces
+  the run's generator when given.
 
   Returns:
     Dict of [n] arrays: ``mesh_depth_abs_rel_head`` (the mesh's depth from
@@ -389,8 +393,9 @@ def mesh_metrics(networks: structs.Networks, config, estimate, held_out, *,
     results["mesh_up_down_area_gt"].append(mesh_lib.up_down_area(*true))
     try:
       vertices, faces, _ = export.face_mesh(
-          networks.g_graphdef, networks.g_params, latents, config,
-          resolution)
+          networks.g_graphdef,
+          networks.g_params if g_params is None else g_params[i], latents,
+          config, resolution)
     except ValueError:  # no surface: nothing covered
       for name in names[:-1]:
         results[name].append(0.0 if name == "mesh_coverage" else np.nan)
@@ -419,16 +424,18 @@ def mesh_metrics(networks: structs.Networks, config, estimate, held_out, *,
 
 def evaluate(config, networks: structs.Networks, *,
              num_identities: int | None = None, refine_steps: int = 0,
-             seed: int = 0, batch_size: int | None = None,
-             sets=tuple(held_out_lib.SETS), judge=None,
-             mesh_resolution: int = 0, with_views: bool = False):
+             tune_generator: bool = False, seed: int = 0,
+             batch_size: int | None = None, sets=tuple(held_out_lib.SETS),
+             judge=None, mesh_resolution: int = 0, with_views: bool = False):
   """Reconstruction metrics on the synthetic test identities.
 
   Each identity's view 0 is encoded by Q (``reconstruct.encode``), then, if
-  ``refine_steps > 0``, refined by ``reconstruct.refine`` (codes and pose
-  only); the codes are rendered with the EMA generator at the true camera of
-  every view. ``batch_size`` identities are reconstructed and scored per
-  compiled call (the last batch is padded).
+  ``refine_steps > 0``, refined by ``reconstruct.refine`` (codes and pose;
+  with ``tune_generator``, then the generator, one copy per identity: pivotal
+  tuning); the codes are rendered with the EMA generator (or the identity's
+  tuned copy) at the true camera of every view. ``batch_size`` identities
+  are reconstructed and scored per compiled call (the last batch is padded;
+  one per call when tuning).
 
   E2 metrics need the run's E2; judge metrics a ``judge``; without them they
   are NaN.
@@ -438,6 +445,8 @@ def evaluate(config, networks: structs.Networks, *,
     networks: its networks (trained with the identity branch).
     num_identities: score the first this many test identities (all if None).
     refine_steps: test-time optimisation steps per batch (0: Q only).
+    tune_generator: after refining the codes, tune a copy of the generator
+      on each input view for ``refine_steps`` more steps.
     seed: seed of the random prior codes.
     batch_size: identities per call; ``config.train.batch_size`` if None.
     sets: the held-out sets to score (``data.held_out.SETS`` keys).
@@ -455,6 +464,8 @@ def evaluate(config, networks: structs.Networks, *,
     errors.ConfigError: the data set is not ``synthetic_faces``.
   """
   check_evaluable(config, networks)
+  if tune_generator and refine_steps <= 0:
+    raise errors.ConfigError("tuning the generator needs refine steps > 0")
   judge_graphdef, judge_params = judge or (None, None)
   mean_image = mean_training_image(config.data)
   reference = jax.tree.leaves(networks.g_params)[0]
@@ -463,8 +474,10 @@ def evaluate(config, networks: structs.Networks, *,
   for held_out_set in sets:
     held_out = held_out_lib.load(config.data, num_identities, held_out_set)
     n = held_out.num_identities
-    batch = max(1, min(batch_size or config.train.batch_size, n))
-    chunks, estimates = [], []
+    # Tuning makes one generator per identity: one identity per call.
+    batch = 1 if tune_generator else max(
+        1, min(batch_size or config.train.batch_size, n))
+    chunks, estimates, tuned = [], [], []
     for start in range(0, n, batch):
       # Repeating the last identity pads every batch to one shape (one
       # compile); the copies are dropped below.
@@ -477,7 +490,10 @@ def evaluate(config, networks: structs.Networks, *,
       g_params = networks.g_params
       if refine_steps > 0:
         estimate, g_params, _ = reconstruct.refine(
-            networks, config, inputs, estimate, steps=refine_steps)
+            networks, config, inputs, estimate, steps=refine_steps,
+            tune_generator=tune_generator)
+      if tune_generator:
+        tuned.append(g_params)
       out = _view_metrics_jit(
           networks.g_graphdef, g_params, networks.e2_graphdef,
           networks.e2_params, judge_graphdef, judge_params, estimate, part,
@@ -492,11 +508,13 @@ def evaluate(config, networks: structs.Networks, *,
                                          per_view.pop("render"))
     results.update(summarize(per_view, yaw_differences(held_out),
                              refine_steps=refine_steps,
+                             tune_generator=tune_generator,
                              prefix=f"{held_out_set}/"))
     if mesh_resolution:
       estimate = jax.tree.map(lambda *a: np.concatenate(a), *estimates)
       meshes = mesh_metrics(networks, config, estimate, held_out,
-                            resolution=mesh_resolution)
+                            resolution=mesh_resolution,
+                            g_params=tuned or None)
       results.update({f"{held_out_set}/{k}": v for k, v in
                       metrics.summarize(meshes).items()})
   views = sharding.replicate_like(random_views(config, seed), reference)

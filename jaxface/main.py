@@ -137,6 +137,9 @@ def _parser() -> argparse.ArgumentParser:
   evaluate.add_argument("--out", default=None,
                         help="JSON path (default WORKDIR/eval/...)")
   evaluate.add_argument("--refine-steps", type=int, default=0)
+  evaluate.add_argument("--tune-generator", action="store_true",
+                        help="then fine-tune G per identity for as many "
+                             "steps (pivotal tuning)")
   evaluate.add_argument("--num-identities", type=int, default=None)
   evaluate.add_argument("--judge", default=None,
                         help="identity judge directory (default: the run's "
@@ -268,7 +271,7 @@ def _dispatch(args, config, overrides) -> dict | None:
           mesh_level=args.mesh_level),
       "evaluate": lambda: commands.evaluate(
           args.workdir, args.out, refine_steps=args.refine_steps,
-          num_identities=args.num_identities, overrides=overrides,
+          tune_generator=args.tune_generator, num_identities=args.num_identities, overrides=overrides,
           judge=args.judge, mesh_resolution=args.mesh_resolution,
           sets=[s for s in args.sets.split(",") if s]),
       "import-identity": lambda: commands.import_identity(

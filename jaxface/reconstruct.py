@@ -94,10 +94,16 @@ def _optimise(networks, g_params, estimate, images01, *, steps: int,
               lr: float, config, tune: bool):
   """``steps`` Adam steps on the estimate (or, if ``tune``, on G)."""
   tx = optax.adam(lr)
-  variables = g_params if tune else estimate
+  # Without ``refine.tune_renderer`` the 2D neural renderer stays as trained:
+  # what tuning adds must then live in the 3D field.
+  frozen = ({} if not tune or config.refine.tune_renderer
+            else {"renderer": g_params["renderer"]})
+  variables = ({k: v for k, v in g_params.items() if k not in frozen}
+               if tune else estimate)
 
   def loss_fn(variables):
-    g, e = (variables, estimate) if tune else (g_params, variables)
+    g, e = ({**variables, **frozen}, estimate) if tune else (g_params,
+                                                              variables)
     return reconstruction_loss(networks, g, e, estimate, images01, config)
 
   def step(carry, _):
@@ -110,7 +116,7 @@ def _optimise(networks, g_params, estimate, images01, *, steps: int,
 
   (variables, _), (loss_history, l1) = jax.lax.scan(
       step, (variables, tx.init(variables)), None, length=steps)
-  return variables, loss_history, l1
+  return ({**variables, **frozen} if tune else variables), loss_history, l1
 
 
 def refine(networks: structs.Networks, config, images_uint8,

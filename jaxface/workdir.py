@@ -48,7 +48,8 @@ ARCHITECTURE_VERSION = 2
 ADDED_ENTRIES = {
     "refine": dict(lr=0.01, tune_lr=3e-4, l1_weight=1.0,
                    perceptual_weight=1.0, identity_weight=0.5,
-                   prior_weight=1e-4, pose_weight=0.0),
+                   prior_weight=1e-4, pose_weight=0.0,
+                   tune_renderer=True),
     "field": dict(frame="jaxface", downscale=1.0, bg_pos_freqs=10,
                   bg_downscale=12.0, kind="mlp", plane_size=32,
                   plane_channels=32, plane_width=64),

@@ -108,6 +108,24 @@ class RefineTest(absltest.TestCase):
     self.assertGreater(moved, 1e-5)
 
 
+  def test_pivotal_tuning_can_keep_the_neural_renderer(self):
+    images = _images(1)
+    start = reconstruct.encode(self.networks, images)
+    config = self.config.copy_and_resolve_references()
+    config.refine.tune_renderer = False
+    _, tuned, history = reconstruct.refine(
+        self.networks, config, images, start, steps=10,
+        tune_generator=True, tune_lr=1e-3)
+    # The objective falls (its L1 alone need not, in a few steps of an
+    # untrained field).
+    self.assertLess(float(history["tune_loss"][-1]),
+                    float(history["tune_loss"][0]))
+    moved = jax.tree.map(lambda a, b: float(jnp.max(jnp.abs(a - b))), tuned,
+                         self.networks.g_params)
+    self.assertEqual(max(jax.tree.leaves(moved["renderer"])), 0.0)
+    self.assertGreater(max(jax.tree.leaves(moved["field"])), 1e-5)
+    self.assertEqual(set(tuned), set(self.networks.g_params))
+
 def _cli(*args, timeout=600):
   env = testing_utils.subprocess_env()
   return subprocess.run([sys.executable, "-m", "jaxface.main", *map(str, args)],
