@@ -12,8 +12,9 @@ Reads what ``make demo`` wrote under ``--workdir`` and writes to ``--out``:
 * ``table.md``: the model beside the copy-the-input and mean-image
   baselines on the same pairs, inside the head, overall and by yaw, on both
   held-out sets, plus geometry, pose, opacity and the judge; Q's
-  feed-forward estimate, and beside it the refined one where ``make demo``
-  also ran ``jaxface evaluate --refine-steps``.
+  feed-forward estimate, and beside it the refined (and tuned) ones where
+  ``make demo`` also ran ``jaxface evaluate --refine-steps`` (and
+  ``--tune-generator``).
 
   python experiments/demo_report.py --workdir runs/demo \\
       --out experiments/2026-11-30_demo
@@ -38,21 +39,27 @@ BUCKETS = ("", "_yaw0-15", "_yaw15-30", "_yaw30+")
 BUCKET_NAMES = ("all novel views", "yaw 0-15°", "yaw 15-30°", "yaw > 30°")
 
 
-def _metrics(eval_dir: pathlib.Path) -> tuple[pathlib.Path, pathlib.Path | None]:
-  """The last step's feed-forward metrics JSON, and its refined one if any.
+def _metrics(eval_dir: pathlib.Path) -> list[tuple[str, pathlib.Path]]:
+  """The last step's metrics JSONs: feed-forward, refined and tuned if any.
 
-  ``jaxface evaluate`` writes ``metrics_step<N>.json`` and, with
-  ``--refine-steps R``, ``metrics_step<N>_refine<R>.json``.
+  ``jaxface evaluate`` writes ``metrics_step<N>.json``; with
+  ``--refine-steps R``, ``metrics_step<N>_refine<R>.json``; with
+  ``--tune-generator`` too, ``metrics_step<N>_refine<R>_tune.json``.
+  Returns ``[(column label, path)]``, feed-forward first.
   """
   plain = {int(m[1]): p for p in eval_dir.glob("metrics_step*.json")
            if (m := re.fullmatch(r"metrics_step(\d+)\.json", p.name))}
   if not plain:
     raise SystemExit(f"demo_report: no metrics_stepN.json in {eval_dir}")
   step = max(plain)
-  refined = {int(m[1]): p for p in eval_dir.glob(f"metrics_step{step}_*.json")
-             if (m := re.fullmatch(rf"metrics_step{step}_refine(\d+)\.json",
-                                   p.name))}
-  return plain[step], (refined[max(refined)] if refined else None)
+  columns = [("model", plain[step])]
+  for label, suffix in (("refined", ""), ("tuned", "_tune")):
+    found = {int(m[1]): p for p in eval_dir.glob(f"metrics_step{step}_*.json")
+             if (m := re.fullmatch(
+                 rf"metrics_step{step}_refine(\d+){suffix}\.json", p.name))}
+    if found:
+      columns.append((label, found[max(found)]))
+  return columns
 
 
 def photo_strip(reconstructions: pathlib.Path) -> np.ndarray:
@@ -91,71 +98,74 @@ def mesh_strip(reconstructions: pathlib.Path, config,
   return np.concatenate(rows, axis=0)
 
 
-def table(metrics: dict, refined: dict | None = None) -> str:
+def table(columns: list[tuple[str, dict]]) -> str:
   """Markdown: model and baselines inside the head, then the rest.
 
-  With ``refined`` (the same checkpoint scored after test-time refinement),
-  every model figure gets a second column beside Q's feed-forward one.
+  ``columns`` are ``(label, metrics)`` of one checkpoint, feed-forward
+  first; later ones (refined, tuned) get a column beside it in every
+  model figure.
   """
-  steps = refined["clean/refine_steps"] if refined else 0
+  metrics = columns[0][1]
+  notes = {
+      "refined": "of test-time refinement of codes and pose (`jaxface "
+                 "evaluate --refine-steps {n}`)",
+      "tuned": "of refinement, then as many of tuning the generator, one "
+               "copy per identity (pivotal tuning; `jaxface evaluate "
+               "--refine-steps {n} --tune-generator`)",
+  }
+  said = "".join(
+      f"; \"{label}\" adds {m['clean/refine_steps']:.0f} steps "
+      + notes[label].format(n=int(m["clean/refine_steps"]))
+      for label, m in columns[1:])
   lines = [f"Step {metrics['step']}, {metrics['clean/num_identities']} "
            f"held-out identities, view 0 in, "
            f"{metrics['clean/num_novel_views']} novel views each. \"model\" "
-           "is Q's feed-forward estimate" +
-           (f"; \"refined\" adds {steps:.0f} steps of test-time refinement "
-            "of codes and pose (`jaxface evaluate --refine-steps "
-            f"{steps:.0f}`)." if refined else ", without refinement."), ""]
-  ref = " | refined" if refined else ""
-  ref_rule = "---:|" if refined else ""
+           "is Q's feed-forward estimate" + (said or ", without refinement")
+           + ".", ""]
+  labels = " | ".join(label for label, _ in columns)
+  rule = "---:|" * len(columns)
   for held_out in ("clean", "wild"):
     m = lambda name, h=held_out: metrics[f"{h}/{name}"]
-    r = lambda name, h=held_out: (f" {refined[f'{h}/{name}']:.2f} |"
-                                  if refined else "")
-    rs = lambda name, h=held_out: (f" {refined[f'{h}/{name}']:+.2f} |"
-                                   if refined else "")
+    cells = lambda name, fmt, h=held_out: " | ".join(
+        format(c[f"{h}/{name}"], fmt) for _, c in columns)
     lines += [f"**{held_out}** set: PSNR inside the true head mask (dB), "
               "model / copy the input view / mean training image, and the "
               "model's gain over copying", "",
-              f"| novel views | views | model{ref} | copy input | mean image "
-              f"| gain vs copy{ref} |",
-              f"|---|---:|---:|{ref_rule}---:|---:|---:|{ref_rule}"]
+              f"| novel views | views | {labels} | copy input | mean image "
+              f"| gain vs copy: {labels} |",
+              f"|---|---:|{rule}---:|---:|{rule}"]
     for bucket, name in zip(BUCKETS, BUCKET_NAMES):
       count = (m("num_novel_views") * m("num_identities") if not bucket
                else m(f"num_novel_{bucket[1:]}"))
       lines.append(
-          f"| {name} | {count} | {m('psnr_head_novel' + bucket):.2f} |"
-          f"{r('psnr_head_novel' + bucket)} "
-          f"{m('psnr_head_copy_novel' + bucket):.2f} | "
+          f"| {name} | {count} | {cells('psnr_head_novel' + bucket, '.2f')}"
+          f" | {m('psnr_head_copy_novel' + bucket):.2f} | "
           f"{m('psnr_head_mean_novel' + bucket):.2f} | "
-          f"{m('psnr_head_novel_gain_copy' + bucket):+.2f} |"
-          f"{rs('psnr_head_novel_gain_copy' + bucket)}")
-    also = lambda name, h=held_out: (
-        f" ({refined[f'{h}/{name}']:.3f} refined)" if refined else "")
-    also_db = lambda name, h=held_out: (
-        f" ({refined[f'{h}/{name}']:.2f} refined)" if refined else "")
-    lines += ["", f"SSIM inside the head: model {m('ssim_head_novel'):.3f}"
-              f"{also('ssim_head_novel')}, "
+          f"{cells('psnr_head_novel_gain_copy' + bucket, '+.2f')} |")
+    lines += ["", f"SSIM inside the head: model "
+              f"{cells('ssim_head_novel', '.3f').replace(' | ', ' / ')}"
+              f" ({labels.replace(' | ', ' / ')}), "
               f"copy {m('ssim_head_copy_novel'):.3f}, mean "
               f"{m('ssim_head_mean_novel'):.3f}. Input view re-rendered: "
-              f"PSNR {m('psnr_head_input'):.2f} dB"
-              f"{also_db('psnr_head_input')}. Full frame (scores the "
+              f"PSNR {cells('psnr_head_input', '.2f').replace(' | ', ' / ')}"
+              f" dB. Full frame (scores the "
               f"background too): model {m('psnr_full_novel'):.2f}, copy "
               f"{m('psnr_full_copy_novel'):.2f}, mean "
               f"{m('psnr_full_mean_novel'):.2f} dB.", ""]
 
   def row(label, name, fmt, pair=None):
-    """One geometry row: the model's value(s), feed-forward then refined."""
-    cells = []
-    for source in ([metrics, refined] if refined else [metrics]):
-      value = format(source[f"clean/{name}"], fmt)
+    """One geometry row: the model's value in every column."""
+    values = []
+    for _, source in columns:
+      value = format(source.get(f"clean/{name}", float("nan")), fmt)
       if pair:
         value += " / " + format(source[f"clean/{pair}"], fmt)
-      cells.append(value)
-    return f"| {label} | " + " | ".join(cells) + " |"
+      values.append(value)
+    return f"| {label} | " + " | ".join(values) + " |"
 
   lines += [
-      f"| geometry and pose (clean set) | model{ref} |",
-      f"|---|---:|{ref_rule}",
+      f"| geometry and pose (clean set) | {labels} |",
+      f"|---|{rule}",
       row("depth error / head size, raw", "depth_abs_rel_head_novel", ".3f"),
       row("depth error / head size, after the best offset",
           "depth_abs_rel_head_offset_novel", ".3f"),
@@ -181,17 +191,17 @@ def main():
   args = parser.parse_args()
   workdir, out = pathlib.Path(args.workdir), pathlib.Path(args.out)
   out.mkdir(parents=True, exist_ok=True)
-  metrics_path, refined_path = _metrics(workdir / "eval")
-  metrics = json.loads(metrics_path.read_text())
-  refined = json.loads(refined_path.read_text()) if refined_path else None
+  paths = _metrics(workdir / "eval")
+  metrics_path = paths[0][1]
+  columns = [(label, json.loads(path.read_text())) for label, path in paths]
   shutil.copyfile(metrics_path.with_name(f"{metrics_path.stem}_views_clean.png"),
                   out / "held_out_views.png")
   iio.imwrite(out / "photos.png", photo_strip(workdir / "reconstructions"))
   iio.imwrite(out / "meshes.png", mesh_strip(
       workdir / "reconstructions", workdir_lib.load_config(workdir)))
-  (out / "table.md").write_text(table(metrics, refined))
-  print(json.dumps(dict(metrics=str(metrics_path), out=str(out),
-                        refined=str(refined_path) if refined_path else None)))
+  (out / "table.md").write_text(table(columns))
+  print(json.dumps(dict(out=str(out),
+                        **{label: str(path) for label, path in paths})))
 
 
 if __name__ == "__main__":

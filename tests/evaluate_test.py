@@ -273,7 +273,7 @@ class EvaluateTest(absltest.TestCase):
 
   def test_tuning_the_generator_fits_each_input_view_better(self):
     config = self.config.copy_and_resolve_references()
-    config.refine.tune_lr = 1e-3
+    config.refine.update(tune_lr=1e-3, tune_renderer=True)
     scores, meshed = {}, {}
     for tune in (False, True):
       meshed[tune] = []

@@ -97,8 +97,10 @@ class RefineTest(absltest.TestCase):
   def test_pivotal_tuning_moves_the_generator_and_fits_better(self):
     images = _images(1)
     start = reconstruct.encode(self.networks, images)
+    config = self.config.copy_and_resolve_references()
+    config.refine.tune_renderer = True  # the whole generator
     _, tuned, history = reconstruct.refine(
-        self.networks, self.config, images, start, steps=10,
+        self.networks, config, images, start, steps=10,
         tune_generator=True, tune_lr=1e-3)
     self.assertLess(float(history["tune_l1"][-1].mean()),
                     float(history["tune_l1"][0].mean()))
