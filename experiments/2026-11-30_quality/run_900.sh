@@ -12,6 +12,7 @@ rows=(
   "C900_cosine|--set optim.schedule=cosine"
   "V900_seed0|--set field.view_freqs=0 --set seed=0"
   "V900_seed1|--set field.view_freqs=0 --set seed=1"
+  "V900_seed2|--set field.view_freqs=0 --set seed=2"
 )
 table=experiments/2026-11-30_quality/table.py
 for row in "${rows[@]}"; do
