@@ -306,7 +306,8 @@ def export_mesh(workdir, out, *, seed: int = 0, num_faces: int = 1,
 
 
 def evaluate(workdir, out=None, *, refine_steps: int = 0,
-             tune_generator: bool = False, num_identities: int | None = None, overrides=(), judge=None,
+             tune_generator: bool = False,
+             num_identities: int | None = None, overrides=(), judge=None,
              mesh_resolution: int = 64, sets=("clean", "wild")) -> dict:
   """``jaxface evaluate``: held-out metrics of the latest checkpoint.
 

@@ -271,7 +271,8 @@ def _dispatch(args, config, overrides) -> dict | None:
           mesh_level=args.mesh_level),
       "evaluate": lambda: commands.evaluate(
           args.workdir, args.out, refine_steps=args.refine_steps,
-          tune_generator=args.tune_generator, num_identities=args.num_identities, overrides=overrides,
+          tune_generator=args.tune_generator,
+          num_identities=args.num_identities, overrides=overrides,
           judge=args.judge, mesh_resolution=args.mesh_resolution,
           sets=[s for s in args.sets.split(",") if s]),
       "import-identity": lambda: commands.import_identity(

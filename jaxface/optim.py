@@ -14,15 +14,15 @@ def learning_rate_schedule(config, learning_rate, num_steps: int):
   (a step budget, not ``train.max_minutes``: a run stopped by the clock
   ends before the decay does).
   """
-  schedule = config.get("schedule", "constant")
+  schedule = config.schedule
   if schedule == "constant":
     return learning_rate
   if schedule == "cosine":
     return optax.cosine_decay_schedule(
         learning_rate, max(int(num_steps), 1),
-        alpha=config.get("final_lr_fraction", 0.0))
+        alpha=config.final_lr_fraction)
   raise errors.ConfigError(f"unknown optim.schedule {schedule!r}; one of "
-                   f"{', '.join(SCHEDULES)}")
+                           f"{', '.join(SCHEDULES)}")
 
 
 def make_optimizer(config, learning_rate: float, num_steps: int = 0):
@@ -39,7 +39,8 @@ def make_optimizer(config, learning_rate: float, num_steps: int = 0):
   elif config.kind == "adam":
     tx = optax.adam(learning_rate, b1=0.0, b2=0.99, eps=config.eps)
   else:
-    raise errors.ConfigError(f"unknown optim.kind {config.kind!r}; rmsprop or adam")
+    raise errors.ConfigError(
+        f"unknown optim.kind {config.kind!r}; rmsprop or adam")
   if config.grad_clip > 0:
     tx = optax.chain(optax.clip_by_global_norm(config.grad_clip), tx)
   return tx
