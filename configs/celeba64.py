@@ -69,6 +69,9 @@ def get_config(arg=None):
       plane_size=32,
       plane_channels=32,
       plane_width=64,
+      # "nearest" or "bilinear" doubling between the plane generator's
+      # convolutions (see field.TriPlaneField).
+      plane_upsample="nearest",
       # Axes the fields read points in: "giraffe" (z up, as the official
       # checkpoints) or "jaxface" (this world's; runs written before).
       frame="giraffe",

@@ -20,6 +20,8 @@ from jaxface import layers
 
 # Side of the tri-plane generator's first feature map.
 _PLANE_BASE = 4
+# How the tri-plane generator doubles its feature maps between convolutions.
+PLANE_UPSAMPLES = ("nearest", "bilinear")
 
 
 def positional_encoding(x: jax.Array, num_freqs: int) -> jax.Array:
@@ -191,6 +193,18 @@ def sample_planes(planes: jax.Array, points: jax.Array) -> jax.Array:
   return total
 
 
+def upsample2x(maps: jax.Array, method: str) -> jax.Array:
+  """[b, r, r, c] -> [b, 2r, 2r, c], each texel repeated or interpolated.
+
+  "bilinear" places the new texels at the old grid's quarter points (pixel
+  centres, half-pixel offset) and clamps at the edges.
+  """
+  if method == "nearest":
+    return jnp.repeat(jnp.repeat(maps, 2, axis=1), 2, axis=2)
+  b, r, _, c = maps.shape
+  return jax.image.resize(maps, (b, 2 * r, 2 * r, c), "bilinear")
+
+
 class TriPlaneField(nnx.Module):
   """An EG3D-style tri-plane field with ``FeatureField``'s interface.
 
@@ -210,16 +224,26 @@ class TriPlaneField(nnx.Module):
   averages the three planes' features (here summed: the same up to
   ``fc_in``'s scale) and decodes them with one softplus layer of 64 units
   into density and colour, without the view direction.
+
+  ``plane_upsample`` doubles the maps between convolutions: "nearest"
+  repeats each texel 2x2 (the original choice), so a 3x3 conv is all that
+  smooths each level's blocks; "bilinear" interpolates, as StyleGAN-style
+  generators filter their upsampling, so no level leaves a block grid in
+  the planes.
   """
 
   def __init__(self, *, plane_size: int, plane_channels: int,
                plane_width: int, hidden: int, view_freqs: int,
                z_shape_dim: int, z_app_dim: int, feature_dim: int,
-               rngs: nnx.Rngs):
+               rngs: nnx.Rngs, plane_upsample: str = "nearest"):
     levels = int(round(math.log2(plane_size / _PLANE_BASE)))
     if plane_size < _PLANE_BASE or _PLANE_BASE * 2 ** levels != plane_size:
       raise ValueError(f"field.plane_size {plane_size} must be "
                        f"{_PLANE_BASE} times a power of two")
+    if plane_upsample not in PLANE_UPSAMPLES:
+      raise ValueError(f"unknown field.plane_upsample {plane_upsample!r}; "
+                       f"one of {list(PLANE_UPSAMPLES)}")
+    self.plane_upsample = plane_upsample
     self.plane_width = plane_width
     self.view_freqs = view_freqs
     self.fc_planes = nnx.Linear(z_shape_dim,
@@ -244,7 +268,7 @@ class TriPlaneField(nnx.Module):
     net = self.fc_planes(z_shape).reshape(
         z_shape.shape[0], _PLANE_BASE, _PLANE_BASE, self.plane_width)
     for conv in self.plane_convs:
-      net = jnp.repeat(jnp.repeat(net, 2, axis=1), 2, axis=2)
+      net = upsample2x(net, self.plane_upsample)
       net = jax.nn.leaky_relu(conv(net), 0.2)
     planes = self.to_planes(net)
     b, r, _, c3 = planes.shape

@@ -17,6 +17,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from jaxface import camera as camera_lib
+from jaxface import errors
 from jaxface import field
 from jaxface import neural_renderer
 from jaxface import rays as rays_lib
@@ -42,8 +43,10 @@ def sample_latents(key: jax.Array, batch: int, config) -> structs.Latents:
 
 
 def _check(name: str, value, allowed):
+  # A config error, not a bug: the command line reports it in one line.
   if value not in allowed:
-    raise ValueError(f"unknown {name} {value!r}; one of {list(allowed)}")
+    raise errors.ConfigError(
+        f"unknown {name} {value!r}; one of {list(allowed)}")
 
 
 def _scatter(values: jax.Array, index: jax.Array, size: int) -> jax.Array:
@@ -63,6 +66,7 @@ class Generator(nnx.Module):
         ("field.kind", fc.kind, FIELD_KINDS),
         ("field.background", fc.background, BACKGROUNDS),
         ("field.frame", fc.frame, camera_lib.FIELD_FRAMES),
+        ("field.plane_upsample", fc.plane_upsample, field.PLANE_UPSAMPLES),
         ("render.yaw", rc.yaw, YAW_MODES),
         ("render.depth_sampling", rc.depth_sampling,
          rays_lib.DEPTH_SAMPLINGS),
@@ -70,9 +74,9 @@ class Generator(nnx.Module):
       _check(name, value, allowed)
     if rc.sample_in_box and (rc.depth_sampling != "bins"
                              or fc.background == "volume"):
-      raise ValueError("render.sample_in_box needs render.depth_sampling="
-                       "'bins' and no volumetric background (it samples "
-                       "only inside the object's box)")
+      raise errors.ConfigError(
+          "render.sample_in_box needs render.depth_sampling='bins' and no "
+          "volumetric background (it samples only inside the object's box)")
     self.feature_size = rc.feature_size
     self.num_samples = rc.num_samples
     self.near = float(rc.near)
@@ -105,7 +109,8 @@ class Generator(nnx.Module):
           plane_size=fc.plane_size, plane_channels=fc.plane_channels,
           plane_width=fc.plane_width, hidden=fc.hidden,
           view_freqs=fc.view_freqs, z_shape_dim=fc.z_shape_dim,
-          z_app_dim=fc.z_app_dim, feature_dim=fc.feature_dim, rngs=rngs)
+          z_app_dim=fc.z_app_dim, feature_dim=fc.feature_dim,
+          plane_upsample=fc.plane_upsample, rngs=rngs)
     self.background_kind = fc.background
     self.background = nnx.data(None)
     if fc.background == "volume":

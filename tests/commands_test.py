@@ -45,8 +45,8 @@ class OverridesTest(absltest.TestCase):
 
 class CommandLineConfigTest(absltest.TestCase):
 
-  def assertOneLineError(self, result, pattern):
-    self.assertEqual(result.returncode, 2, result.stderr)
+  def assertOneLineError(self, result, pattern, returncode=2):
+    self.assertEqual(result.returncode, returncode, result.stderr)
     self.assertNotIn("Traceback", result.stderr)
     lines = result.stderr.strip().splitlines()
     self.assertLen(lines, 1, result.stderr)
@@ -77,6 +77,17 @@ class CommandLineConfigTest(absltest.TestCase):
   def test_unknown_option_is_one_line(self):
     self.assertOneLineError(_cli("render", "--workdir", "w", "--sede", "1"),
                             "unrecognized arguments: --sede")
+
+  def test_unknown_model_choice_is_one_line(self):
+    # Checked where the generator is built (inside jit), after the config
+    # loaded: the error must still reach the command line as one line.
+    workdir = self.create_tempdir().full_path
+    self.assertOneLineError(
+        _cli("train", "--config=configs/tiny.py", "--workdir", workdir,
+             "--config.field.kind=triplane",
+             "--config.field.plane_upsample=cubic"),
+        r"unknown field.plane_upsample 'cubic'; one of \['nearest', "
+        r"'bilinear'\]", returncode=1)
 
 
 if __name__ == "__main__":

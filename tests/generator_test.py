@@ -12,6 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxface import camera
+from jaxface import errors
 from jaxface import generator
 from jaxface import rays as rays_lib
 from jaxface import structs
@@ -122,7 +123,7 @@ class GeneratorShapeTest(parameterized.TestCase):
   def test_unknown_field_kind_is_refused(self):
     config = _config()
     config.field.kind = "octree"
-    with self.assertRaisesRegex(ValueError, "field.kind.*octree"):
+    with self.assertRaisesRegex(errors.ConfigError, "field.kind.*octree"):
       generator.Generator(config, rngs=nnx.Rngs(0))
 
 
