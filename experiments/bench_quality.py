@@ -54,24 +54,26 @@ def _identity_encoder(config_name: str, data_config, cache: pathlib.Path,
 
   With ``own_identities`` it trains on the number of identities its config
   names (the judge's), not the run's; that data set is made if missing.
+  The network trains on renders at its own input size (it resizes whatever
+  it reads to that size), so one network serves runs at every image size,
+  and which run made the cache does not change it.
   """
   config = runpy.run_path(str(REPO / "configs" / f"{config_name}.py"))[
       "get_config"]()
   identities = (config.data.train_identities if own_identities
                 else data_config.train_identities)
+  size = config.identity.input_size
   directory = cache / f"{config_name}-{identities}"
   encoder = directory / "identity_encoder"
   if not (encoder / "identity_config.json").is_file():
     synthetic_faces.build(data_config.data_dir, train_identities=identities,
                           test_identities=data_config.test_identities,
-                          views=data_config.views,
-                          size=data_config.image_size, seed=data_config.seed,
-                          progress=False)
+                          views=data_config.views, size=size,
+                          seed=data_config.seed, progress=False)
     config.data.update(data_dir=data_config.data_dir,
                        train_identities=identities,
                        test_identities=data_config.test_identities,
-                       views=data_config.views,
-                       image_size=data_config.image_size,
+                       views=data_config.views, image_size=size,
                        seed=data_config.seed)
     config.log.progress_bar = False
     for key, value in overrides.items():
