@@ -70,7 +70,10 @@ def get_config(arg=None):
       plane_channels=32,
       plane_width=64,
       # "nearest" or "bilinear" doubling between the plane generator's
-      # convolutions (see field.TriPlaneField).
+      # convolutions (see field.TriPlaneField). Bilinear scored 0.75 dB
+      # worse in the demo at 900 steps, with less solid heads, and did not
+      # remove the grid from tuned faces (experiments/2026-11-30_quality,
+      # "Smooth plane upsampling").
       plane_upsample="nearest",
       # Axes the fields read points in: "giraffe" (z up, as the official
       # checkpoints) or "jaxface" (this world's; runs written before).
