@@ -154,13 +154,16 @@ def table(columns: list[tuple[str, dict]]) -> str:
               f"{m('psnr_full_mean_novel'):.2f} dB.", ""]
 
   def row(label, name, fmt, pair=None):
-    """One geometry row: the model's value in every column."""
-    values = []
-    for _, source in columns:
-      value = format(source.get(f"clean/{name}", float("nan")), fmt)
-      if pair:
-        value += " / " + format(source[f"clean/{pair}"], fmt)
-      values.append(value)
+    """One geometry row: the model's value(s) in every column.
+
+    A column scored without a metric (``--mesh-resolution 0`` has no mesh
+    figures) shows "-".
+    """
+    cell = lambda source, key: (format(source[f"clean/{key}"], fmt)
+                                if f"clean/{key}" in source else "-")
+    values = [cell(source, name) + (" / " + cell(source, pair) if pair
+                                    else "")
+              for _, source in columns]
     return f"| {label} | " + " | ".join(values) + " |"
 
   lines += [

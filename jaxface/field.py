@@ -196,6 +196,9 @@ def sample_planes(planes: jax.Array, points: jax.Array) -> jax.Array:
 def upsample2x(maps: jax.Array, method: str) -> jax.Array:
   """[b, r, r, c] -> [b, 2r, 2r, c], each texel repeated or interpolated.
 
+  ``method`` is one of ``PLANE_UPSAMPLES`` (checked where the field is
+  built).
+
   "bilinear" places the new texels at the old grid's quarter points (pixel
   centres, half-pixel offset) and clamps at the edges.
   """
@@ -227,9 +230,8 @@ class TriPlaneField(nnx.Module):
 
   ``plane_upsample`` doubles the maps between convolutions: "nearest"
   repeats each texel 2x2 (the original choice), so a 3x3 conv is all that
-  smooths each level's blocks; "bilinear" interpolates, as StyleGAN-style
-  generators filter their upsampling, so no level leaves a block grid in
-  the planes.
+  smooths each level's blocks; "bilinear" interpolates, so no level leaves
+  a block grid in the planes.
   """
 
   def __init__(self, *, plane_size: int, plane_channels: int,

@@ -25,12 +25,10 @@ run=runs/quality/$name
 .venv/bin/python $table --row ${name}_refine100_tune \
     $run/eval/metrics_step900_refine100_tune.json
 bench R64_60min --minutes 60 --set data.image_size=64
-# The hour's checkpoint through the demo's refinement and tuning, and the
-# prior's samples (`render`, seed 0).
+# The hour's checkpoint through the demo's refinement and tuning. (The
+# prior's samples are training's own, in $run/samples/.)
 run=runs/quality/R64_60min
 .venv/bin/jaxface evaluate --workdir $run --refine-steps 100 \
     --tune-generator > /dev/null
 .venv/bin/python $table --row R64_60min_refine100_tune \
     $run/eval/metrics_step2633_refine100_tune.json
-.venv/bin/jaxface render --workdir $run --out $run/samples --seed 0 \
-    > /dev/null
