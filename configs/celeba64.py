@@ -205,6 +205,9 @@ def get_config(arg=None):
       # Batches of pairs: images 2i and 2i + 1 show one identity from two
       # views (identity-labelled data), for loss.cross_view_weight.
       pairs=False,
+      # Half the training examples flipped left to right, their yaw label
+      # negated (EG3D's x-flip): a mirrored face is another plausible face.
+      mirror=False,
   )
   config.train = dict(
       batch_size=32,

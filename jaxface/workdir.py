@@ -61,7 +61,7 @@ ADDED_ENTRIES = {
     "train": dict(update_order="d_then_g", compute_dtype="float32",
                   ynn_convolutions=True),
     "identity": dict(judge_dir="", code_noise=1.0),
-    "data": dict(pairs=False),
+    "data": dict(pairs=False, mirror=False),
     "optim": dict(schedule="constant", final_lr_fraction=0.0),
     "mesh": dict(member=1),
     "loss": dict(cross_view_weight=0.0, cross_view_perceptual_weight=0.0,

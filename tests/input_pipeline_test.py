@@ -23,6 +23,7 @@ class _Faces:
     identity, view = self.items[index]
     image = np.zeros((self.size, self.size, 3), np.uint8)
     image[..., 0], image[..., 1] = identity, view
+    image[:, 0, 2] = 255  # the left column marked: a flip moves it right
     example = {"image": image, "identity": identity}
     if self.pose:  # a label that also codes (identity, view)
       example["pose"] = {"yaw": 1.5 + 0.01 * identity + 0.001 * view,
@@ -30,9 +31,10 @@ class _Faces:
     return example
 
 
-def _config(pairs, real_pose_weight=0.0):
+def _config(pairs, real_pose_weight=0.0, mirror=False):
   config = testing_utils.load_config("tiny")
-  config.data.update(image_size=16, pairs=pairs, num_workers=0)
+  config.data.update(image_size=16, pairs=pairs, num_workers=0,
+                     mirror=mirror)
   config.loss.real_pose_weight = real_pose_weight
   return config
 
@@ -101,6 +103,59 @@ class PoseLabelsTest(absltest.TestCase):
     for pairs in (False, True):
       with self.assertRaisesRegex(errors.ConfigError, "pose labels"):
         input_pipeline.train_dataset(_config(pairs, 1.0), 8, source=_Faces())
+
+
+class MirrorTest(absltest.TestCase):
+
+  def _batches(self, pairs, steps=8, **kwargs):
+    dataset = input_pipeline.train_dataset(
+        _config(pairs, 1.0, mirror=True), 8, source=_Faces(pose=True),
+        **kwargs)
+    return [dataset[step] for step in range(steps)]
+
+  def test_flipped_examples_have_their_yaw_negated(self):
+    for pairs in (False, True):
+      flipped = []
+      for batch in self._batches(pairs):
+        images = batch["image"]
+        left = images[:, :, 0, 2] == 255
+        right = images[:, :, -1, 2] == 255
+        # Every image is its source, or the source flipped left to right.
+        self.assertTrue(np.all(left.all(1) != right.all(1)))
+        is_flipped = right.all(1)
+        identity = images[:, 0, 0, 0].astype(np.float32)
+        view = images[:, 0, 0, 1].astype(np.float32)
+        yaw = 1.5 + 0.01 * identity + 0.001 * view
+        np.testing.assert_allclose(batch["yaw"],
+                                   np.where(is_flipped, -yaw, yaw), rtol=1e-6)
+        np.testing.assert_allclose(batch["pitch"], 1.4 + 0.002 * view,
+                                   rtol=1e-6)  # pitch is not mirrored
+        if pairs:  # both views of a pair, or neither
+          np.testing.assert_array_equal(is_flipped[0::2], is_flipped[1::2])
+        flipped.append(is_flipped)
+      share = np.mean(np.concatenate(flipped))
+      self.assertBetween(share, 0.25, 0.75)
+
+  def test_flips_are_the_same_for_any_number_of_processes(self):
+    config = _config(False, 1.0, mirror=True)
+    source = _Faces(pose=True)
+    whole = input_pipeline.train_dataset(config, 8, source=source,
+                                         process_index=0, process_count=1)
+    shards = [input_pipeline.train_dataset(config, 4, source=source,
+                                           process_index=p, process_count=2)
+              for p in range(2)]
+    for step in range(6):
+      for name in ("image", "yaw"):
+        parts = [shard[step][name] for shard in shards]
+        np.testing.assert_array_equal(np.concatenate(parts),
+                                      whole[step][name])
+    again = input_pipeline.train_dataset(config, 8, source=source)
+    np.testing.assert_array_equal(again[5]["image"], whole[5]["image"])
+
+  def test_off_by_default(self):
+    batch = input_pipeline.train_dataset(_config(False), 8,
+                                         source=_Faces())[0]
+    self.assertTrue(np.all(batch["image"][:, :, 0, 2] == 255))
 
 
 class ProcessShardsTest(absltest.TestCase):

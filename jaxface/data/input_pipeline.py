@@ -191,6 +191,27 @@ class _ToTrainingExample(grain.transforms.Map):
     return {**out, **_pose(example)} if self.pose else out
 
 
+class _Mirror(grain.transforms.RandomMap):
+  """Flips half the examples left to right, as if seen in a mirror.
+
+  The mirror image of a head seen from yaw ``y`` is the mirrored head seen
+  from ``-y`` (``camera``'s yaw turns about the vertical axis through the
+  face's plane of symmetry, and pitch is unchanged), so a flipped example's
+  yaw label is negated. Both views of a pair flip together: they stay two
+  views of one (mirrored) head. As EG3D's x-flip augmentation, this doubles
+  the faces D, Q and the reconstruction terms see.
+  """
+
+  def random_map(self, example, rng: np.random.Generator):
+    if rng.random() >= 0.5:
+      return example
+    out = dict(example)
+    out["image"] = np.ascontiguousarray(example["image"][..., ::-1, :])
+    if "yaw" in example:
+      out["yaw"] = -example["yaw"]
+    return out
+
+
 class _FlattenPairs(grain.transforms.Map):
   """[b, 2, ...] pairs -> [2b, ...]: examples 2i and 2i+1 a pair."""
 
@@ -230,7 +251,8 @@ def train_dataset(config, local_batch_size: int, *, source=None,
     ``wants_pose_labels(config)``, ``yaw`` and ``pitch`` float32
     [local_batch_size] (radians, ``camera``'s convention). With
     ``data.pairs``, images ``2i`` and ``2i + 1`` are two views of one
-    identity (``IdentityPairs``).
+    identity (``IdentityPairs``). With ``data.mirror``, half the examples
+    (pairs) are flipped left to right and their yaw negated (``_Mirror``).
   """
   source = make_source(config.data) if source is None else source
   pairs = config.data.pairs
@@ -253,6 +275,10 @@ def train_dataset(config, local_batch_size: int, *, source=None,
   ds = grain.MapDataset.source(source)
   ds = ds.shuffle(seed=config.data.seed + config.seed).repeat(None)
   ds = ds.map(_ToTrainingExample(config.data.image_size, pose))
+  if config.data.get("mirror", False):
+    # Seeded per position in the stream: batch i flips the same examples
+    # however many processes read it.
+    ds = ds.random_map(_Mirror(), seed=config.data.seed + config.seed)
   ds = ds.batch(local_batch_size // per_item, drop_remainder=True)
   # A map dataset is lazy: this process reads and decodes its batches only.
   ds = ds[index::count]
