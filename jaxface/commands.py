@@ -195,8 +195,10 @@ def _unique_names(paths) -> list[str]:
 def _estimate(networks, config, images, *, refine_steps, refine_lr,
               tune_generator):
   """(estimate, generator weights per image, how) of a batch of photos."""
-  estimate = reconstruct_lib.encode(networks, images)
-  how = "feed-forward encoder Q"
+  mirror = reconstruct_lib.mirror_pose(config)
+  estimate = reconstruct_lib.encode(networks, images, mirror=mirror)
+  how = "feed-forward encoder Q" + (
+      ", pose averaged with the mirror image's" if mirror else "")
   g_params = [networks.g_params] * len(images)
   if refine_steps > 0 and not tune_generator:
     estimate, _, _ = reconstruct_lib.refine(networks, config, images,

@@ -467,6 +467,7 @@ def evaluate(config, networks: structs.Networks, *,
   if tune_generator and refine_steps <= 0:
     raise errors.ConfigError("tuning the generator needs refine steps > 0")
   judge_graphdef, judge_params = judge or (None, None)
+  mirror = reconstruct.mirror_pose(config)
   mean_image = mean_training_image(config.data)
   reference = jax.tree.leaves(networks.g_params)[0]
   judge_params = sharding.replicate_like(judge_params, reference)
@@ -486,7 +487,7 @@ def evaluate(config, networks: structs.Networks, *,
           jax.tree.map(lambda a, r=rows: np.asarray(a)[r], held_out),
           reference)
       inputs = part.images[:, INPUT_VIEW]
-      estimate = reconstruct.encode(networks, inputs)
+      estimate = reconstruct.encode(networks, inputs, mirror=mirror)
       g_params = networks.g_params
       if refine_steps > 0:
         estimate, g_params, _ = reconstruct.refine(
@@ -544,12 +545,13 @@ def views_figure(truth, renders, max_identities: int = 8) -> np.ndarray:
 
 
 @functools.partial(jax.jit, static_argnames=("judge_graphdef", "head_size",
-                                             "render_fn"))
+                                             "render_fn", "mirror"))
 def _held_out_step(networks: structs.Networks, judge_graphdef, judge_params,
                    held_out: structs.HeldOut, mean_image, *,
-                   head_size: float, render_fn):
+                   head_size: float, render_fn, mirror: bool):
   """Encode, render and score ``held_out`` at once."""
-  estimate = reconstruct.encode(networks, held_out.images[:, INPUT_VIEW])
+  estimate = reconstruct.encode(networks, held_out.images[:, INPUT_VIEW],
+                                mirror=mirror)
   per_view = _view_metrics(
       networks.g_graphdef, networks.g_params, networks.e2_graphdef,
       networks.e2_params, judge_graphdef, judge_params, estimate, held_out,
@@ -611,7 +613,8 @@ def held_out_metrics(networks: structs.Networks, config,
         sharding.replicate_like(judge_params, reference),
         sharding.replicate_like(held_out, reference),
         sharding.replicate_like(batch.mean_image, reference),
-        head_size=head_size(config), render_fn=render)
+        head_size=head_size(config), render_fn=render,
+        mirror=reconstruct.mirror_pose(config))
     results.update(summarize(sharding.to_host(per_view),
                              yaw_differences(held_out), refine_steps=0,
                              prefix=f"{name}/"))

@@ -3,8 +3,9 @@
 ``encode`` is one forward pass of Q: codes (the posterior means) and a pose.
 ``refine`` sharpens them by test-time optimisation with the training losses
 (``jaxface.losses``: L1 and E2-perceptual reconstruction at the estimated
-pose, E1/E2 identity, a Gaussian prior on the codes, and a pull of the pose
-back to Q's estimate), weighted by the run's
+pose, E1/E2 identity, a Gaussian prior on the codes, a pull of the pose
+back to Q's estimate and, optionally, the photo's mirror image at the
+mirrored pose), weighted by the run's
 ``config.refine``; with ``tune_generator`` it then fine-tunes the generator
 itself around the refined codes, as in pivotal tuning (PTI). All steps are
 pure functions, jitted once per shape; the optimisation loops are
@@ -22,30 +23,62 @@ from flax import nnx
 
 from jaxface import camera as camera_lib
 from jaxface import encoders
+from jaxface import errors
 from jaxface import identity
 from jaxface import losses
 from jaxface import structs
 
 # The terms of the test-time loss; ``config.refine.<term>_weight``.
-TERMS = ("l1", "perceptual", "identity", "prior", "pose")
+TERMS = ("l1", "perceptual", "identity", "prior", "pose", "mirror")
 
 
-@functools.partial(jax.jit, static_argnames=("q_graphdef",))
-def _encode(q_graphdef, q_params, images_uint8):
-  encoding = nnx.merge(q_graphdef, q_params)(
-      encoders.to_model_range(images_uint8))
-  return structs.Estimate(encoding.mean, encoding.yaw, encoding.pitch)
+@functools.partial(jax.jit, static_argnames=("q_graphdef", "mirror"))
+def _encode(q_graphdef, q_params, images_uint8, mirror: bool = False):
+  q = nnx.merge(q_graphdef, q_params)
+  encoding = q(encoders.to_model_range(images_uint8))
+  yaw, pitch = encoding.yaw, encoding.pitch
+  if mirror:
+    # The mirror image of a head seen from yaw y is the mirrored head seen
+    # from -y: Q reads one pose twice, and the two readings are averaged
+    # (flip test-time augmentation). Q's errors that do not turn with the
+    # image (a constant turn, a face's lighting) cancel. The codes stay the
+    # photo's own: the mirror image's codes describe another head.
+    flipped = q(encoders.to_model_range(images_uint8[:, :, ::-1]))
+    yaw = 0.5 * (yaw - flipped.yaw)
+    pitch = 0.5 * (pitch + flipped.pitch)
+  return structs.Estimate(encoding.mean, yaw, pitch)
 
 
-def encode(networks: structs.Networks, images_uint8) -> structs.Estimate:
+def encode(networks: structs.Networks, images_uint8,
+           mirror: bool = False) -> structs.Estimate:
   """Q's feed-forward estimate (posterior means and pose).
 
   Args:
     networks: a run's networks, with Q.
     images_uint8: [b, size, size, 3] at the model's image size.
+    mirror: average Q's pose with that of the image flipped left to right
+      (its yaw negated; ``refine.mirror_pose``). Needs a pose prior
+      symmetric about yaw 0, as ``mirror_pose`` checks.
   """
   return _encode(networks.q_graphdef, networks.q_params,
-                 jnp.asarray(images_uint8))
+                 jnp.asarray(images_uint8), mirror=mirror)
+
+
+def mirror_pose(config) -> bool:
+  """``refine.mirror_pose``, checked against the run's pose prior.
+
+  Raises:
+    errors.ConfigError: it is on and the yaw prior is not centred on the
+      face (a mirrored photo's pose would lie outside what Q learnt).
+  """
+  if not config.refine.get("mirror_pose", False):
+    return False
+  (yaw_centre, _), _ = camera_lib.pose_range(config.camera)
+  if abs(yaw_centre) > 1e-3:
+    raise errors.ConfigError(
+        f"refine.mirror_pose needs a yaw prior centred on 0, got "
+        f"camera.azimuth_range {tuple(config.camera.azimuth_range)}")
+  return True
 
 
 def render(g_graphdef, g_params, estimate: structs.Estimate,
@@ -68,16 +101,38 @@ def reconstruction_loss(networks: structs.Networks, g_params,
   only receive gradients from their own terms. Terms whose network the run
   lacks (E2, E1) are left out.
   """
-  out = render(networks.g_graphdef, g_params, estimate, config)
-  terms = dict(l1=losses.l1_distance(out.images, images01))
+  mirror = config.refine.get("mirror_weight", 0.0) > 0
+  if mirror:
+    # The photo flipped left to right is the mirrored head at -yaw; for a
+    # nearly symmetric face, a second view of the same head for free. Both
+    # poses in one generator call.
+    both = estimate.replace(
+        latents=jax.tree.map(lambda x: jnp.concatenate([x, x]),
+                             estimate.latents),
+        yaw=jnp.concatenate([estimate.yaw, -estimate.yaw]),
+        pitch=jnp.concatenate([estimate.pitch, estimate.pitch]))
+    out = render(networks.g_graphdef, g_params, both, config)
+    targets = jnp.concatenate([images01, images01[:, :, ::-1]])
+  else:
+    out = render(networks.g_graphdef, g_params, estimate, config)
+    targets = images01
+  batch = images01.shape[0]
+  l1 = losses.l1_distance(out.images, targets)
+  terms = dict(l1=l1[:batch])
   if networks.e2_params is not None:
-    terms["perceptual"] = identity.perceptual_distance(
-        networks.e2_graphdef, networks.e2_params, out.images, images01)
+    perceptual = identity.perceptual_distance(
+        networks.e2_graphdef, networks.e2_params, out.images, targets)
+    terms["perceptual"] = perceptual[:batch]
     if networks.e1_params is not None:
       target = identity.embed(networks.e2_graphdef, networks.e2_params,
                               images01)
       terms["identity"] = losses.identity_distance(
-          networks.e1()(out.features), target)
+          networks.e1()(out.features[:batch]), target)
+  if mirror:
+    # The mirror view's pixel terms, weighed as the photo's.
+    terms["mirror"] = config.refine.l1_weight * l1[batch:]
+    if networks.e2_params is not None:
+      terms["mirror"] += config.refine.perceptual_weight * perceptual[batch:]
   # A Gaussian prior keeps the codes where the generator was trained.
   terms["prior"] = losses.latent_prior(estimate.latents)
   # The pixels alone move the pose off Q's estimate, which was trained on

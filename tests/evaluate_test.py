@@ -83,8 +83,8 @@ class EvaluateTest(absltest.TestCase):
     inputs = self._input_examples()
     config = self.config
 
-    def encode(networks, images):
-      del networks
+    def encode(networks, images, mirror=False):
+      del networks, mirror
       images = np.asarray(images)
       rows = [next(e for e in inputs if np.array_equal(e["image"], image))
               for image in images]

@@ -16,8 +16,11 @@ from PIL import Image
 import trimesh
 
 from jaxface import commands
+from jaxface import errors
 from jaxface import generator
+from jaxface import identity
 from jaxface import identity_branch
+from jaxface import losses
 from jaxface import mesh as mesh_lib
 from jaxface import rays as rays_lib
 from jaxface import reconstruct
@@ -53,6 +56,38 @@ class RefineTest(absltest.TestCase):
                      (3, self.config.field.z_shape_dim))
     self.assertEqual(estimate.yaw.shape, (3,))
 
+  def test_mirrored_pose_turns_with_the_image(self):
+    rng = np.random.RandomState(1)
+    images = rng.randint(0, 256, (3, 32, 32, 3)).astype(np.uint8)
+    flipped = images[:, :, ::-1]
+    plain = [reconstruct.encode(self.networks, x) for x in (images, flipped)]
+    # Q alone (random weights) does not read a mirror image as the mirror
+    # pose, so what follows is the averaging's doing.
+    self.assertGreater(
+        float(jnp.max(jnp.abs(plain[0].yaw + plain[1].yaw))), 1e-4)
+    both = [reconstruct.encode(self.networks, x, mirror=True)
+            for x in (images, flipped)]
+    np.testing.assert_allclose(both[1].yaw, -both[0].yaw, atol=1e-6)
+    np.testing.assert_allclose(both[1].pitch, both[0].pitch, atol=1e-6)
+    np.testing.assert_allclose(  # the codes are the photo's own
+        both[0].latents.z_shape, plain[0].latents.z_shape, atol=1e-6)
+    np.testing.assert_allclose(  # the mean of the two readings
+        both[0].yaw, 0.5 * (plain[0].yaw - plain[1].yaw), atol=1e-6)
+    symmetric = np.concatenate([images[:, :, :16], images[:, :, 15::-1]], 2)
+    np.testing.assert_allclose(
+        reconstruct.encode(self.networks, symmetric, mirror=True).yaw, 0.0,
+        atol=1e-6)
+
+  def test_mirrored_pose_needs_a_prior_centred_on_the_face(self):
+    config = testing_utils.branch_config(1.0)
+    config.refine.mirror_pose = True
+    self.assertTrue(reconstruct.mirror_pose(config))
+    config.camera.azimuth_range = (0.45, 0.6)
+    with self.assertRaisesRegex(errors.ConfigError, "centred on 0"):
+      reconstruct.mirror_pose(config)
+    config.refine.mirror_pose = False
+    self.assertFalse(reconstruct.mirror_pose(config))
+
   def test_refinement_lowers_the_loss_and_keeps_images_independent(self):
     images = _images(2)
     start = reconstruct.encode(self.networks, images)
@@ -84,6 +119,35 @@ class RefineTest(absltest.TestCase):
                             + jnp.abs(refined.pitch - start.pitch).max())
     self.assertGreater(moved[0.0], 1e-3)
     self.assertLess(moved[1e3], 0.2 * moved[0.0])
+
+  def test_mirror_term_scores_the_mirror_image_at_the_mirrored_pose(self):
+    images = _images(2)
+    images01 = jnp.asarray(images, jnp.float32) / 255.0
+    start = reconstruct.encode(self.networks, images)
+    g = self.networks.g_params
+    config = self.config.copy_and_resolve_references()
+    _, plain = reconstruct.reconstruction_loss(self.networks, g, start, start,
+                                               images01, config)
+    self.assertNotIn("mirror", plain)
+    config.refine.update(mirror_weight=0.5, l1_weight=1.0,
+                         perceptual_weight=0.7)
+    total, terms = reconstruct.reconstruction_loss(
+        self.networks, g, start, start, images01, config)
+    for name, value in plain.items():  # the photo's own terms are as before
+      np.testing.assert_allclose(terms[name], value, rtol=1e-4, atol=1e-6)
+    # An independent render: the codes at -yaw against the flipped photo.
+    mirrored = reconstruct.render(self.networks.g_graphdef, g,
+                                  start.replace(yaw=-start.yaw), config)
+    flipped = images01[:, :, ::-1]
+    expected = (losses.l1_distance(mirrored.images, flipped)
+                + 0.7 * identity.perceptual_distance(
+                    self.networks.e2_graphdef, self.networks.e2_params,
+                    mirrored.images, flipped))
+    np.testing.assert_allclose(terms["mirror"], expected, rtol=1e-4)
+    others = sum(config.refine[f"{name}_weight"] * plain[name]
+                 for name in plain)
+    np.testing.assert_allclose(total, jnp.sum(others + 0.5 * expected),
+                               rtol=1e-4)
 
   def test_zero_steps_is_the_encoder(self):
     images = _images(1)

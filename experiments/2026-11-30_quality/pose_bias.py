@@ -5,7 +5,10 @@ Q estimates the pose of every view of every held-out identity (clean set,
 prior's centre, this fits ``estimate = slope * truth + offset`` by least
 squares: a slope under 1 means Q pulls poses towards the centre, an offset
 is a constant turn. It also gives the mean absolute error before and after
-removing that fit (what is left is per-face noise). One JSON line per run.
+removing that fit (what is left is per-face noise). Two JSON lines per run:
+Q's own reading (``"mirror": false``), and Q's reading averaged with that of
+the image flipped left to right (``"mirror": true``, the test-time
+``refine.mirror_pose``).
 
   python experiments/2026-11-30_quality/pose_bias.py runs/demo [RUN ...]
 """
@@ -37,16 +40,18 @@ def main():
     held_out = held_out_lib.load(config.data, None, "clean")
     (yaw_centre, _), (pitch_centre, _) = camera_lib.pose_range(config.camera)
     views = held_out.images.shape[1]
-    estimates = [reconstruct.encode(networks, held_out.images[:, v])
-                 for v in range(views)]
-    row = dict(workdir=workdir, step=step, images=int(held_out.images.shape[0]
-                                                      * views))
-    for name, centre in (("yaw", yaw_centre), ("pitch", pitch_centre)):
-      truth = np.degrees(np.asarray(getattr(held_out, name)) - centre)
-      guess = np.degrees(np.stack(
-          [np.asarray(getattr(e, name)) for e in estimates], axis=1) - centre)
-      row[name] = fit(truth.ravel(), guess.ravel())
-    print(json.dumps(row))
+    for mirror in (False, True):
+      estimates = [reconstruct.encode(networks, held_out.images[:, v],
+                                      mirror=mirror) for v in range(views)]
+      row = dict(workdir=workdir, step=step, mirror=mirror,
+                 images=int(held_out.images.shape[0] * views))
+      for name, centre in (("yaw", yaw_centre), ("pitch", pitch_centre)):
+        truth = np.degrees(np.asarray(getattr(held_out, name)) - centre)
+        guess = np.degrees(np.stack(
+            [np.asarray(getattr(e, name)) for e in estimates], axis=1)
+                           - centre)
+        row[name] = fit(truth.ravel(), guess.ravel())
+      print(json.dumps(row))
 
 
 if __name__ == "__main__":
