@@ -15,6 +15,7 @@ and the machine.
 
 import argparse
 import ast
+import importlib.metadata
 import json
 import os
 import pathlib
@@ -91,8 +92,14 @@ def _machine() -> dict:
         break
   except OSError:
     pass
+  # Figures repeat to the last digit only on the same CPU model and
+  # library versions: either changes the data's and the step's rounding,
+  # and a GAN's trajectory drifts from there.
+  versions = {name: importlib.metadata.version(name)
+              for name in ("jax", "jaxlib", "flax", "numpy", "pillow")}
   return dict(cpu=cpu, cores=os.cpu_count(),
-              devices=f"{jax.device_count()}x{jax.devices()[0].device_kind}")
+              devices=f"{jax.device_count()}x{jax.devices()[0].device_kind}",
+              versions=versions)
 
 
 def main():
