@@ -39,6 +39,16 @@ def _config(pairs, real_pose_weight=0.0, mirror=False):
   return config
 
 
+def _one_and_two_processes(config, source):
+  """The batch-8 stream of one process, and the batch-4 streams of two."""
+  whole = input_pipeline.train_dataset(config, 8, source=source,
+                                       process_index=0, process_count=1)
+  shards = [input_pipeline.train_dataset(config, 4, source=source,
+                                         process_index=p, process_count=2)
+            for p in range(2)]
+  return whole, shards
+
+
 class PairsTest(absltest.TestCase):
 
   def test_pairs_are_two_views_of_one_identity(self):
@@ -139,11 +149,7 @@ class MirrorTest(absltest.TestCase):
   def test_flips_are_the_same_for_any_number_of_processes(self):
     config = _config(False, 1.0, mirror=True)
     source = _Faces(pose=True)
-    whole = input_pipeline.train_dataset(config, 8, source=source,
-                                         process_index=0, process_count=1)
-    shards = [input_pipeline.train_dataset(config, 4, source=source,
-                                           process_index=p, process_count=2)
-              for p in range(2)]
+    whole, shards = _one_and_two_processes(config, source)
     for step in range(6):
       for name in ("image", "yaw"):
         parts = [shard[step][name] for shard in shards]
@@ -162,12 +168,7 @@ class ProcessShardsTest(absltest.TestCase):
 
   def test_process_shards_are_disjoint_and_cover_the_global_batch(self):
     source = _Faces(identities=7, views=3)  # 21 images: epochs straddle
-    config = _config(False)
-    whole = input_pipeline.train_dataset(config, 8, source=source,
-                                         process_index=0, process_count=1)
-    shards = [input_pipeline.train_dataset(config, 4, source=source,
-                                           process_index=p, process_count=2)
-              for p in range(2)]
+    whole, shards = _one_and_two_processes(_config(False), source)
     for step in range(12):
       parts = [shard[step]["image"] for shard in shards]
       # Process p holds rows [4p, 4p + 4) of the one-process global batch.
