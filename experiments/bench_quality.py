@@ -93,8 +93,8 @@ def _machine() -> dict:
   except OSError:
     pass
   # Figures repeat to the last digit only on the same CPU model and
-  # library versions: either changes the data's and the step's rounding,
-  # and a GAN's trajectory drifts from there.
+  # library versions: either can change float rounding, and a GAN's
+  # trajectory drifts from there.
   versions = {name: importlib.metadata.version(name)
               for name in ("jax", "jaxlib", "flax", "numpy", "pillow")}
   return dict(cpu=cpu, cores=os.cpu_count(),

@@ -51,10 +51,12 @@ def main():
     print(f"| {row['row']} | " + " | ".join(cells) + " |")
   # Each baseline from the first row that has it (a row scored without
   # meshes has no true head's mesh figure).
-  baselines = [f"{key} {row[f'{held_out}/{key}']:.3f}" for key in BASELINES
-               for row in [next((r for r in rows
-                                 if f"{held_out}/{key}" in r), None)]
-               if row is not None]
+  baselines = []
+  for key in BASELINES:
+    values = [row[f"{held_out}/{key}"] for row in rows
+              if f"{held_out}/{key}" in row]
+    if values:
+      baselines.append(f"{key} {values[0]:.3f}")
   print()
   print("Baselines on the same pairs: " + ", ".join(baselines))
 
