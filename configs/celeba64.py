@@ -231,6 +231,11 @@ def get_config(arg=None):
       # "d_then_g": jaxface's D step then G step on one shared render whose
       # pullback G reuses: one generator forward per iteration.
       update_order="g_then_d",
+      # The identity branch (Q's renders of real images and their losses)
+      # on every k-th step only, plain GAN steps between: a lazy branch, as
+      # StyleGAN2's lazy R1. Its terms keep their weights (not times k):
+      # Adam scales each update anyway. 1: every step.
+      branch_every=1,
       # Stop after this much wall time, with a checkpoint (0: no limit);
       # comparisons at equal cost set it.
       max_minutes=0.0,

@@ -320,6 +320,9 @@ def _run_locked(config, grid, workdir: pathlib.Path, metric: str):
   is_main = jax.process_index() == 0
   if identity_branch.cross_view(config) and not config.data.pairs:
     raise errors.ConfigError("cross-view losses need data.pairs=True")
+  if config.train.get("branch_every", 1) != 1:
+    raise errors.ConfigError("train.branch_every: jaxface sweep runs the "
+                             "identity branch every step; set it to 1")
   workdir.mkdir(parents=True, exist_ok=True)
   members = _read_or_write_plan(workdir, config, grid)
   structure = structure_config(config, members)

@@ -64,15 +64,17 @@ def create_sharded_state(config, mesh, identity_encoder=None):
   return jax.device_put(state, state_sharding), state_sharding
 
 
-def make_step_fn(config, state_sharding, mesh):
+def make_step_fn(config, state_sharding, mesh, branch: bool = True):
   """The jitted, sharded ``train_step`` (compiled on first call).
 
   Called as ``step_fn(state, batch, rng, hparams)`` with ``hparams =
   train_step.config_hparams(config)``: learning rates and loss weights are
-  arguments, not constants of the program.
+  arguments, not constants of the program. ``branch=False``: the step
+  without the identity branch (``train.branch_every``).
   """
   return jax.jit(
-      functools.partial(train_step_lib.train_step, config=config),
+      functools.partial(train_step_lib.train_step, config=config,
+                        branch=branch),
       in_shardings=(state_sharding, sharding.data_sharding(mesh),
                     sharding.replicated(mesh), sharding.replicated(mesh)),
       out_shardings=(state_sharding, sharding.replicated(mesh)),
@@ -159,6 +161,13 @@ def _train_locked(config, workdir: pathlib.Path):
   batches = input_pipeline.iterate_from(dataset, start_step, config)
 
   step_fn = make_step_fn(config, state_sharding, mesh)
+  # The identity branch on every k-th step only; between them, plain GAN
+  # steps (compiled on their first call).
+  branch_every = branch_interval(config)
+  plain_step_fn = (make_step_fn(config, state_sharding, mesh, branch=False)
+                   if branch_every > 1
+                   and identity_branch.uses_identity_branch(config)
+                   else step_fn)
   hparams = train_step_lib.config_hparams(config)
   rng = jax.random.key(config.seed)
   held_out = _held_out_batch(config, state)
@@ -170,6 +179,7 @@ def _train_locked(config, workdir: pathlib.Path):
       disable=not (is_main and config.log.progress_bar))
 
   pending = []  # (step, metrics on device) not yet checked for finiteness
+  branch_metrics = {}  # the last branch step's, logged with every step's
   last_log = (start_step, time.perf_counter())
   # A wall-time budget (e.g. for comparisons at equal cost) ends the run
   # early, with a checkpoint, as if num_steps were reached.
@@ -181,7 +191,11 @@ def _train_locked(config, workdir: pathlib.Path):
     try:
       while step < num_steps:
         batch = sharding.global_batch(next(batches), mesh)
-        state, metrics = step_fn(state, batch, rng, hparams)
+        with_branch = (step + 1) % branch_every == 0
+        state, metrics = (step_fn if with_branch else plain_step_fn)(
+            state, batch, rng, hparams)
+        if with_branch:
+          branch_metrics = metrics
         step += 1
         pending.append((step, metrics))
         progress.update(1)
@@ -205,7 +219,8 @@ def _train_locked(config, workdir: pathlib.Path):
             rate = (step - last_log[0]) * config.train.batch_size / (
                 now - last_log[1])
             last_log = (step, now)
-            _log_metrics(writer, progress, pending[-1][1], step, rate)
+            _log_metrics(writer, progress,
+                         {**branch_metrics, **pending[-1][1]}, step, rate)
           pending.clear()
         if save_now:
           ckpt.save(step, state, force=step == num_steps or preempted)
@@ -225,6 +240,16 @@ def _train_locked(config, workdir: pathlib.Path):
         f"the same command to resume", preemption_lib.EXIT_CODE)
   write_samples(state, config, workdir)
   return state
+
+
+def branch_interval(config) -> int:
+  """``train.branch_every``, checked: the identity branch runs on steps k,
+  2k, ... (counted from 1)."""
+  every = config.train.get("branch_every", 1)
+  if not isinstance(every, int) or every < 1:
+    raise errors.ConfigError(
+        f"train.branch_every {every!r}: a whole number of steps >= 1")
+  return every
 
 
 def _past(deadline: float) -> bool:

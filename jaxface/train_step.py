@@ -196,8 +196,8 @@ def _generator_loss(state, d_params, outputs, branch_params, real, cameras,
 
 
 def train_step(state: train_state_lib.TrainState, batch: dict, rng: jax.Array,
-               hparams: dict | None = None, *,
-               config) -> tuple[train_state_lib.TrainState, dict]:
+               hparams: dict | None = None, *, config,
+               branch: bool = True) -> tuple[train_state_lib.TrainState, dict]:
   """One GAN iteration (plus the identity branch when it is on).
 
   Args:
@@ -209,6 +209,9 @@ def train_step(state: train_state_lib.TrainState, batch: dict, rng: jax.Array,
     hparams: {name in ``TRACEABLE``: scalar array} overriding the config's
       values (a sweep member's), or None.
     config: the run config (static).
+    branch: False skips the identity branch this step
+      (``train.branch_every``): a plain GAN iteration; Q, E1 and their
+      optimiser states stay as they are.
 
   Returns:
     (new_state, metrics) with scalar metrics.
@@ -245,10 +248,11 @@ def train_step(state: train_state_lib.TrainState, batch: dict, rng: jax.Array,
   latents = generator.sample_latents(k_z, real.shape[0], config.field)
 
   # Render, keeping the pullback to G's and Q's parameters.
+  branch_params = state.branch_params if branch else None
   outputs, pullback = jax.vjp(
       lambda g, b: _render(state, latents, cameras, real, k_depth, k_branch,
                            config, g, b),
-      state.g_params, state.branch_params)
+      state.g_params, branch_params)
 
   fakes, renders = outputs
   shared = config.train.update_order == "d_then_g"
@@ -263,7 +267,7 @@ def train_step(state: train_state_lib.TrainState, batch: dict, rng: jax.Array,
   # G and branch update.
   (g_loss, g_metrics), (output_grads, branch_direct_grads) = (
       jax.value_and_grad(_generator_loss, argnums=(2, 3), has_aux=True)(
-          state, judge, outputs, state.branch_params, real, cameras,
+          state, judge, outputs, branch_params, real, cameras,
           latents, config, weights, real_cameras))
   g_grads, branch_pulled_grads = pullback(output_grads)
   g_updates, g_opt_state = g_tx.update(g_grads, state.g_opt_state,
@@ -286,7 +290,7 @@ def train_step(state: train_state_lib.TrainState, batch: dict, rng: jax.Array,
                               weights))
   new_state = new_state.replace(d_params=d_params, d_opt_state=d_opt_state)
   metrics = {}
-  if state.branch_params is not None:
+  if branch_params is not None:
     branch_grads = jax.tree.map(jnp.add, branch_direct_grads,
                                 branch_pulled_grads)
     updates, branch_opt_state = branch_tx.update(

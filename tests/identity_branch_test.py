@@ -142,6 +142,22 @@ class IdentityBranchTest(parameterized.TestCase):
     self.assertLess(_max_diff(plain.g_params, g_ref), 1e-6)
     self.assertGreater(_max_diff(init.g_params, g_ref), 1e-4)  # it moved
 
+  def test_a_step_without_the_branch_is_the_plain_step(self):
+    # train.branch_every: between branch steps, a run with the branch on
+    # takes plain GIRAFFE steps and leaves Q, E1 and their Adam states be.
+    config, init, _ = _group_step(RECONSTRUCTION)  # D too sees the branch
+    step = jax.jit(functools.partial(train_step_lib.train_step,
+                                     config=config, branch=False))
+    state, metrics = step(init, _batch(config), jax.random.key(3))
+    self.assertLess(_max_diff(state.g_params, self.plain.g_params), 1e-6)
+    self.assertLess(_max_diff(state.d_params, self.plain.d_params), 1e-6)
+    self.assertEqual(_max_diff(state.branch_params, init.branch_params), 0.0)
+    self.assertEqual(_max_diff(state.branch_opt_state, init.branch_opt_state),
+                     0.0)
+    self.assertIn("e1", state.branch_params)
+    self.assertNotIn("l1", metrics)
+    self.assertEqual(int(state.step), 1)
+
   @parameterized.parameters(*ENCODER_ONLY)
   def test_encoder_only_terms_leave_the_gan_untouched(self, weight):
     init, state, metrics = _one_term_step(ENCODER_ONLY, weight)

@@ -135,6 +135,10 @@ class SweepTest(absltest.TestCase):
                      r"optim.g_lr")
     with self.assertRaisesRegex(errors.ConfigError, "no such config key"):
       sweep.parse_grid(["optim.nope=1,2"], self._config(1))
+    lazy = self._config(1)
+    lazy.train.branch_every = 2
+    with self.assertRaisesRegex(errors.ConfigError, "train.branch_every"):
+      sweep.run(lazy, ["optim.d_lr=1e-4,2e-4"], self.tmp / "lazy")
 
 
 if __name__ == "__main__":

@@ -223,6 +223,25 @@ class TrainLoopTest(absltest.TestCase):
     self.assertTrue(all(bool(jnp.all(jnp.isfinite(x)))
                         for x in jax.tree.leaves(state.g_params)))
 
+  def test_branch_every_k_steps_trains_q_on_those_steps_only(self):
+    config = testing_utils.folder_config(self.folder, num_steps=1)
+    config.loss.update(l1_weight=1.0, pose_regression_weight=1.0)
+    config.train.branch_every = 2
+    init = train_state_lib.create_train_state(config)
+    first = train.train_and_evaluate(config, self.tmp / "lazy")
+    # Step 1 is a plain GAN step: G moves, Q stays as it was, bit for bit.
+    _, g_moved = _tree_allclose(init.g_params, first.g_params, atol=0)
+    self.assertGreater(g_moved, 1e-5)
+    _, q_moved = _tree_allclose(init.branch_params, first.branch_params, 0)
+    self.assertEqual(q_moved, 0.0)
+    config.train.num_steps = 2  # resumed: step 2 runs the branch
+    second = train.train_and_evaluate(config, self.tmp / "lazy")
+    _, q_moved = _tree_allclose(first.branch_params, second.branch_params, 0)
+    self.assertGreater(q_moved, 1e-5)
+    config.train.branch_every = 0
+    with self.assertRaisesRegex(errors.ConfigError, "train.branch_every 0"):
+      train.train_and_evaluate(config, self.tmp / "lazy0")
+
   def test_nonfinite_loss_stops_and_keeps_last_good_checkpoint(self):
     config = testing_utils.folder_config(self.folder, num_steps=2)
     train.train_and_evaluate(config, self.tmp / "nan")
