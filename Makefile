@@ -42,15 +42,13 @@ demo: $(STAMP)
 	  --out $(DEMO_DIR)/reconstructions
 	$(BIN)/jaxface reconstruct $(DEMO_DIR)/photos --workdir $(DEMO_DIR) \
 	  --refine-steps 100 --out $(DEMO_DIR)/reconstructions_refined
-	$(BIN)/jaxface evaluate --workdir $(DEMO_DIR)
-	# The same held-out pairs after 100 steps of test-time refinement, as
-	# reconstructions_refined/ (written beside: metrics_step<N>_refine100.json).
-	$(BIN)/jaxface evaluate --workdir $(DEMO_DIR) --refine-steps 100
-	# Then pivotal tuning: each identity's own copy of the generator (its
-	# field, in the demo config) tuned on its input view
-	# (..._refine100_tune.json).
+	# The held-out pairs scored three ways in one pass: Q's estimate
+	# (eval/metrics_step<N>.json), then 100 steps of test-time refinement, as
+	# reconstructions_refined/ (..._refine100.json), then pivotal tuning: each
+	# identity's own copy of the generator (its field, in the demo config)
+	# tuned on its input view (..._refine100_tune.json).
 	$(BIN)/jaxface evaluate --workdir $(DEMO_DIR) --refine-steps 100 \
-	  --tune-generator
+	  --tune-generator --every-stage
 	@echo "demo outputs in $(DEMO_DIR): samples/, renders/, reconstructions*/ (pose.json, views.png, orbit.gif, depth.png, mesh.ply/.obj), eval/, tb/ (tensorboard --logdir $(DEMO_DIR)/tb)"
 
 test: $(STAMP)

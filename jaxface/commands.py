@@ -308,7 +308,7 @@ def export_mesh(workdir, out, *, seed: int = 0, num_faces: int = 1,
 
 
 def evaluate(workdir, out=None, *, refine_steps: int = 0,
-             tune_generator: bool = False,
+             tune_generator: bool = False, every_stage: bool = False,
              num_identities: int | None = None, overrides=(), judge=None,
              mesh_resolution: int = 64, sets=("clean", "wild")) -> dict:
   """``jaxface evaluate``: held-out metrics of the latest checkpoint.
@@ -324,6 +324,9 @@ def evaluate(workdir, out=None, *, refine_steps: int = 0,
       refined scores of one checkpoint sit side by side.
     refine_steps: test-time optimisation steps (0: Q's estimate only).
     tune_generator: then tune a generator per identity (pivotal tuning).
+    every_stage: also score the stages on the way (Q's estimate, then the
+      refined codes), each written to its own default file as if evaluated
+      alone, in one pass (``out`` must then be None).
     num_identities: the first this many test identities (all if None).
     overrides: ``--config.refine.*`` overrides of the run's config.
     judge: directory of the identity judge (``identity.judge_dir`` if None).
@@ -331,29 +334,37 @@ def evaluate(workdir, out=None, *, refine_steps: int = 0,
     sets: the held-out sets to score.
 
   Returns:
-    ``dict(step=..., path=..., **metrics)``. The JSON file holds the step
-    and the metrics; a PSNR of +inf or a NaN mean is written as Python's
-    ``json`` writes them (``Infinity``, ``NaN``).
+    ``dict(step=..., path=..., **metrics)`` of the last stage. The JSON file
+    holds the step and the metrics; a PSNR of +inf or a NaN mean is written
+    as Python's ``json`` writes them (``Infinity``, ``NaN``).
   """
+  last = evaluate_lib.final_stage(refine_steps, tune_generator)
+  if every_stage and out is not None:
+    raise errors.ConfigError("--every-stage writes each stage's default "
+                             "file; leave out --out")
   config, networks, step = workdir_lib.restore(workdir)
   config = apply_overrides(config, overrides, ("refine",))
-  results, figures = evaluate_lib.evaluate(
-      config, networks, num_identities=num_identities,
-      refine_steps=refine_steps, tune_generator=tune_generator,
-      judge=workdir_lib.judge(config, judge),
-      mesh_resolution=mesh_resolution, sets=tuple(sets), with_views=True)
-  refined = f"_refine{refine_steps}" if refine_steps else ""
-  refined += "_tune" if tune_generator else ""
-  path = pathlib.Path(out) if out else (
-      pathlib.Path(workdir) / "eval" / f"metrics_step{step}{refined}.json")
-  views = {name: path.with_name(f"{path.stem}_views_{name}.png")
-           for name in figures}
-  if jax.process_index() == 0:
-    files.write_atomic(path, (json.dumps(dict(step=step, **results),
-                                         indent=2) + "\n").encode())
-    for name, figure in figures.items():
-      export.write_png(views[name], figure, _upscale(figure))
-    print(metrics.format_table(results))
+  stages = evaluate_lib.STAGES
+  stages = stages[:stages.index(last) + 1] if every_stage else (last,)
+  scored = evaluate_lib.evaluate_stages(
+      config, networks, stages=stages, num_identities=num_identities,
+      refine_steps=refine_steps, judge=workdir_lib.judge(config, judge),
+      mesh_resolution=mesh_resolution, sets=tuple(sets))
+  for stage in stages:
+    results, figures = scored[stage]
+    suffix = {"encode": "", "refine": f"_refine{refine_steps}",
+              "tune": f"_refine{refine_steps}_tune"}[stage]
+    path = pathlib.Path(out) if out else (
+        pathlib.Path(workdir) / "eval" / f"metrics_step{step}{suffix}.json")
+    views = {name: path.with_name(f"{path.stem}_views_{name}.png")
+             for name in figures}
+    if jax.process_index() == 0:
+      files.write_atomic(path, (json.dumps(dict(step=step, **results),
+                                           indent=2) + "\n").encode())
+      for name, figure in figures.items():
+        export.write_png(views[name], figure, _upscale(figure))
+      print(f"{stage}: {path}")
+      print(metrics.format_table(results))
   return dict(step=step, path=str(path),
               views={k: str(v) for k, v in views.items()}, **results)
 

@@ -422,6 +422,12 @@ def mesh_metrics(networks: structs.Networks, config, estimate, held_out, *,
   return {k: np.asarray(v, np.float64) for k, v in results.items()}
 
 
+# The reconstructions ``evaluate`` can score, in the order they are made:
+# Q's estimate, its codes and pose refined, then a generator tuned per
+# identity on top.
+STAGES = ("encode", "refine", "tune")
+
+
 def evaluate(config, networks: structs.Networks, *,
              num_identities: int | None = None, refine_steps: int = 0,
              tune_generator: bool = False, seed: int = 0,
@@ -432,10 +438,10 @@ def evaluate(config, networks: structs.Networks, *,
   Each identity's view 0 is encoded by Q (``reconstruct.encode``), then, if
   ``refine_steps > 0``, refined by ``reconstruct.refine`` (codes and pose;
   with ``tune_generator``, then the generator, one copy per identity: pivotal
-  tuning); the codes are rendered with the EMA generator (or the identity's
-  tuned copy) at the true camera of every view. ``batch_size`` identities
-  are reconstructed and scored per compiled call (the last batch is padded;
-  one per call when tuning).
+  tuning, ``reconstruct.tune``); the codes are rendered with the EMA
+  generator (or the identity's tuned copy) at the true camera of every view.
+  ``batch_size`` identities are encoded, refined and scored per compiled
+  call (the last batch is padded); tuning takes one identity per call.
 
   E2 metrics need the run's E2; judge metrics a ``judge``; without them they
   are NaN.
@@ -463,68 +469,136 @@ def evaluate(config, networks: structs.Networks, *,
     errors.CheckpointError: the run has no Q.
     errors.ConfigError: the data set is not ``synthetic_faces``.
   """
-  check_evaluable(config, networks)
+  last = final_stage(refine_steps, tune_generator)
+  results, figures = evaluate_stages(
+      config, networks, stages=(last,), num_identities=num_identities,
+      refine_steps=refine_steps, seed=seed, batch_size=batch_size, sets=sets,
+      judge=judge, mesh_resolution=mesh_resolution)[last]
+  return (results, figures) if with_views else results
+
+
+def final_stage(refine_steps: int, tune_generator: bool) -> str:
+  """The ``STAGES`` entry that ``refine_steps`` and ``tune_generator`` reach.
+
+  Raises:
+    errors.ConfigError: tuning without refine steps.
+  """
   if tune_generator and refine_steps <= 0:
     raise errors.ConfigError("tuning the generator needs refine steps > 0")
+  return "tune" if tune_generator else "refine" if refine_steps else "encode"
+
+
+def evaluate_stages(config, networks: structs.Networks, *, stages,
+                    num_identities: int | None = None, refine_steps: int = 0,
+                    seed: int = 0, batch_size: int | None = None,
+                    sets=tuple(held_out_lib.SETS), judge=None,
+                    mesh_resolution: int = 0) -> dict:
+  """``evaluate``'s metrics of several stages from one pass.
+
+  Each stage starts from the one before (the tuned generator from the
+  refined codes), so scoring Q's estimate, the refined and the tuned
+  reconstructions together costs what the last alone costs, and each scores
+  what ``evaluate`` of that stage alone scores.
+
+  Args:
+    config, networks, num_identities, seed, batch_size, sets, judge,
+      mesh_resolution: as ``evaluate``.
+    stages: the ``STAGES`` to score; the last of them is made.
+    refine_steps: steps of refinement (and of tuning), > 0 for "refine" and
+      "tune".
+
+  Returns:
+    {stage: (``evaluate``'s dict, {set: views figure})}.
+  """
+  check_evaluable(config, networks)
+  unknown = set(stages) - set(STAGES)
+  if unknown:
+    raise errors.ConfigError(f"unknown stages {sorted(unknown)}; "
+                             f"choose from {STAGES}")
+  last = max(STAGES.index(stage) for stage in stages)
+  if last > 0 and refine_steps <= 0:
+    raise errors.ConfigError(f"the {STAGES[last]!r} stage needs refine "
+                             f"steps > 0")
   judge_graphdef, judge_params = judge or (None, None)
   mirror = reconstruct.mirror_pose(config)
   mean_image = mean_training_image(config.data)
   reference = jax.tree.leaves(networks.g_params)[0]
   judge_params = sharding.replicate_like(judge_params, reference)
-  results, figures = {}, {}
+  out = {stage: ({}, {}) for stage in stages}
+
+  def score(g_params, estimate, part):
+    return _view_metrics_jit(
+        networks.g_graphdef, g_params, networks.e2_graphdef,
+        networks.e2_params, judge_graphdef, judge_params, estimate, part,
+        mean_image, head_size=head_size(config), render_fn=render)
+
+  def take(tree, rows):
+    return jax.tree.map(lambda a: np.asarray(a)[rows], tree)
+
   for held_out_set in sets:
     held_out = held_out_lib.load(config.data, num_identities, held_out_set)
     n = held_out.num_identities
-    # Tuning makes one generator per identity: one identity per call.
-    batch = 1 if tune_generator else max(
-        1, min(batch_size or config.train.batch_size, n))
-    chunks, estimates, tuned = [], [], []
+    batch = max(1, min(batch_size or config.train.batch_size, n))
+    # Per stage: scored views, estimates and tuned generators, per identity.
+    chunks = {stage: [] for stage in stages}
+    estimates = {stage: [] for stage in stages}
+    tuned = []
     for start in range(0, n, batch):
       # Repeating the last identity pads every batch to one shape (one
       # compile); the copies are dropped below.
       rows = np.minimum(np.arange(start, start + batch), n - 1)
-      part = sharding.replicate_like(
-          jax.tree.map(lambda a, r=rows: np.asarray(a)[r], held_out),
-          reference)
-      inputs = part.images[:, INPUT_VIEW]
-      estimate = reconstruct.encode(networks, inputs, mirror=mirror)
-      g_params = networks.g_params
-      if refine_steps > 0:
-        estimate, g_params, _ = reconstruct.refine(
-            networks, config, inputs, estimate, steps=refine_steps,
-            tune_generator=tune_generator)
-      if tune_generator:
-        tuned.append(g_params)
-      out = _view_metrics_jit(
-          networks.g_graphdef, g_params, networks.e2_graphdef,
-          networks.e2_params, judge_graphdef, judge_params, estimate, part,
-          mean_image, head_size=head_size(config), render_fn=render)
       keep = min(batch, n - start)
-      chunks.append(jax.tree.map(lambda a, k=keep: a[:k],
-                                 sharding.to_host(out)))
-      estimates.append(jax.tree.map(lambda a, k=keep: a[:k],
-                                    sharding.to_host(estimate)))
-    per_view = jax.tree.map(lambda *a: np.concatenate(a), *chunks)
-    figures[held_out_set] = views_figure(held_out.images,
-                                         per_view.pop("render"))
-    results.update(summarize(per_view, yaw_differences(held_out),
-                             refine_steps=refine_steps,
-                             tune_generator=tune_generator,
-                             prefix=f"{held_out_set}/"))
-    if mesh_resolution:
-      estimate = jax.tree.map(lambda *a: np.concatenate(a), *estimates)
-      meshes = mesh_metrics(networks, config, estimate, held_out,
-                            resolution=mesh_resolution,
-                            g_params=tuned or None)
-      results.update({f"{held_out_set}/{k}": v for k, v in
-                      metrics.summarize(meshes).items()})
+      part = sharding.replicate_like(take(held_out, rows), reference)
+      inputs = part.images[:, INPUT_VIEW]
+      made = {"encode": reconstruct.encode(networks, inputs, mirror=mirror)}
+      if last >= 1:
+        made["refine"], _, _ = reconstruct.refine(
+            networks, config, inputs, made["encode"], steps=refine_steps)
+      for stage in set(stages) - {"tune"}:
+        scored = score(networks.g_params, made[stage], part)
+        chunks[stage].append(take(sharding.to_host(scored), slice(keep)))
+        estimates[stage].append(take(sharding.to_host(made[stage]),
+                                     slice(keep)))
+      if last == 2:
+        # Tuning makes one generator per identity: one identity per call.
+        refined = sharding.to_host(made["refine"])
+        for i in range(keep):
+          one = take(refined, [i])
+          single = sharding.replicate_like(take(held_out, [rows[i]]),
+                                           reference)
+          g_params, _ = reconstruct.tune(
+              networks, config, single.images[:, INPUT_VIEW],
+              sharding.replicate_like(one, reference), steps=refine_steps)
+          tuned.append(g_params)
+          scored = score(g_params, sharding.replicate_like(one, reference),
+                         single)
+          chunks["tune"].append(sharding.to_host(scored))
+          estimates["tune"].append(one)
+    for stage in stages:
+      per_view = jax.tree.map(lambda *a: np.concatenate(a), *chunks[stage])
+      results, figures = out[stage]
+      figures[held_out_set] = views_figure(held_out.images,
+                                           per_view.pop("render"))
+      results.update(summarize(
+          per_view, yaw_differences(held_out),
+          refine_steps=refine_steps if stage != "encode" else 0,
+          tune_generator=stage == "tune", prefix=f"{held_out_set}/"))
+      if mesh_resolution:
+        estimate = jax.tree.map(lambda *a: np.concatenate(a),
+                                *estimates[stage])
+        meshes = mesh_metrics(networks, config, estimate, held_out,
+                              resolution=mesh_resolution,
+                              g_params=tuned if stage == "tune" else None)
+        results.update({f"{held_out_set}/{k}": v for k, v in
+                        metrics.summarize(meshes).items()})
   views = sharding.replicate_like(random_views(config, seed), reference)
-  consistency = sharding.to_host(_random_consistency_jit(
-      networks.g_graphdef, networks.g_params, networks.e2_graphdef,
-      networks.e2_params, views, render_fn=render))
-  results.update(metrics.summarize(
-      {"identity_consistency_random": consistency}))
-  return (results, figures) if with_views else results
+  consistency = metrics.summarize({
+      "identity_consistency_random": sharding.to_host(_random_consistency_jit(
+          networks.g_graphdef, networks.g_params, networks.e2_graphdef,
+          networks.e2_params, views, render_fn=render))})
+  for results, _ in out.values():
+    results.update(consistency)
+  return out
 
 
 def views_figure(truth, renders, max_identities: int = 8) -> np.ndarray:

@@ -140,6 +140,10 @@ def _parser() -> argparse.ArgumentParser:
   evaluate.add_argument("--tune-generator", action="store_true",
                         help="then fine-tune G per identity for as many "
                              "steps (pivotal tuning)")
+  evaluate.add_argument("--every-stage", action="store_true",
+                        help="also score Q's estimate and the refined codes "
+                             "on the way, each in its default file, in one "
+                             "pass")
   evaluate.add_argument("--num-identities", type=int, default=None)
   evaluate.add_argument("--judge", default=None,
                         help="identity judge directory (default: the run's "
@@ -271,7 +275,7 @@ def _dispatch(args, config, overrides) -> dict | None:
           mesh_level=args.mesh_level),
       "evaluate": lambda: commands.evaluate(
           args.workdir, args.out, refine_steps=args.refine_steps,
-          tune_generator=args.tune_generator,
+          tune_generator=args.tune_generator, every_stage=args.every_stage,
           num_identities=args.num_identities, overrides=overrides,
           judge=args.judge, mesh_resolution=args.mesh_resolution,
           sets=[s for s in args.sets.split(",") if s]),

@@ -201,17 +201,41 @@ def refine(networks: structs.Networks, config, images_uint8,
   images01 = jnp.asarray(images_uint8, jnp.float32) / 255.0
   g_params = networks.g_params
   lr = config.refine.lr if lr is None else lr
-  tune_lr = config.refine.tune_lr if tune_lr is None else tune_lr
-  config = ml_collections.FrozenConfigDict(config)  # hashable: a jit key
+  frozen = ml_collections.FrozenConfigDict(config)  # hashable: a jit key
   history = {}
   if steps > 0:
     estimate, loss_history, l1 = _optimise(
         networks, g_params, estimate, images01, steps=steps, lr=lr,
-        config=config, tune=False)
+        config=frozen, tune=False)
     history.update(loss=loss_history, l1=l1)
     if tune_generator:
-      g_params, loss_history, l1 = _optimise(
-          networks, g_params, estimate, images01, steps=steps, lr=tune_lr,
-          config=config, tune=True)
-      history.update(tune_loss=loss_history, tune_l1=l1)
+      g_params, tuned = tune(networks, config, images_uint8, estimate,
+                             steps=steps, tune_lr=tune_lr)
+      history.update(tuned)
   return estimate, g_params, history
+
+
+def tune(networks: structs.Networks, config, images_uint8,
+         estimate: structs.Estimate, *, steps: int,
+         tune_lr: float | None = None) -> tuple[Any, dict]:
+  """Pivotal tuning: a copy of the generator fitted with the codes fixed.
+
+  Args:
+    networks: the run's networks (the EMA generator is the starting point).
+    config: run config; ``config.refine`` weighs the terms and says whether
+      the neural renderer is tuned too (``tune_renderer``).
+    images_uint8: [b, size, size, 3] targets; use one image per call, the
+      tuned generator is shared by the batch.
+    estimate: the codes and pose to tune for (``refine``'s output).
+    steps: Adam steps.
+    tune_lr: step size (``config.refine.tune_lr`` if None).
+
+  Returns:
+    (g_params, {"tune_loss": [steps], "tune_l1": [steps, b]}).
+  """
+  images01 = jnp.asarray(images_uint8, jnp.float32) / 255.0
+  tune_lr = config.refine.tune_lr if tune_lr is None else tune_lr
+  g_params, loss_history, l1 = _optimise(
+      networks, networks.g_params, estimate, images01, steps=steps,
+      lr=tune_lr, config=ml_collections.FrozenConfigDict(config), tune=True)
+  return g_params, dict(tune_loss=loss_history, tune_l1=l1)
