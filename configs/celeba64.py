@@ -236,6 +236,9 @@ def get_config(arg=None):
       # StyleGAN2's lazy R1. Its terms keep their weights (not times k):
       # Adam scales each update anyway. 1: every step.
       branch_every=1,
+      # The branch reads only the batch's first this many images (even:
+      # pairs stay whole); D and G's GAN terms read all. 0: the whole batch.
+      branch_batch_size=0,
       # Stop after this much wall time, with a checkpoint (0: no limit);
       # comparisons at equal cost set it.
       max_minutes=0.0,

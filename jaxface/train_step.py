@@ -195,6 +195,23 @@ def _generator_loss(state, d_params, outputs, branch_params, real, cameras,
                                                   **branch.metrics())
 
 
+def branch_batch_size(config, batch: int) -> int:
+  """Images of a (per-call) batch of ``batch`` that the identity branch reads.
+
+  Raises:
+    errors.ConfigError: ``train.branch_batch_size`` is not 0 (all) or an
+      even number up to ``batch`` (even: the branch may read pairs).
+  """
+  size = config.train.get("branch_batch_size", 0)
+  if size == 0:
+    return batch
+  if not isinstance(size, int) or size < 0 or size > batch or size % 2:
+    raise errors.ConfigError(
+        f"train.branch_batch_size {size!r}: 0 (the whole batch) or an even "
+        f"number of images up to the batch size {batch}")
+  return size
+
+
 def train_step(state: train_state_lib.TrainState, batch: dict, rng: jax.Array,
                hparams: dict | None = None, *, config,
                branch: bool = True) -> tuple[train_state_lib.TrainState, dict]:
@@ -246,12 +263,18 @@ def train_step(state: train_state_lib.TrainState, batch: dict, rng: jax.Array,
                                            config.camera)
   cameras = camera_lib.sample_poses(k_cam, real.shape[0], config.camera)
   latents = generator.sample_latents(k_z, real.shape[0], config.field)
+  # The branch reads the batch's first ``train.branch_batch_size`` images
+  # (pairs stay whole: the size is even); D and the GAN terms all of them.
+  take = branch_batch_size(config, real.shape[0])
+  branch_real = real[:take]
+  branch_cameras = (None if real_cameras is None else
+                    jax.tree.map(lambda x: x[:take], real_cameras))
 
   # Render, keeping the pullback to G's and Q's parameters.
   branch_params = state.branch_params if branch else None
   outputs, pullback = jax.vjp(
-      lambda g, b: _render(state, latents, cameras, real, k_depth, k_branch,
-                           config, g, b),
+      lambda g, b: _render(state, latents, cameras, branch_real, k_depth,
+                           k_branch, config, g, b),
       state.g_params, branch_params)
 
   fakes, renders = outputs
@@ -267,8 +290,8 @@ def train_step(state: train_state_lib.TrainState, batch: dict, rng: jax.Array,
   # G and branch update.
   (g_loss, g_metrics), (output_grads, branch_direct_grads) = (
       jax.value_and_grad(_generator_loss, argnums=(2, 3), has_aux=True)(
-          state, judge, outputs, branch_params, real, cameras,
-          latents, config, weights, real_cameras))
+          state, judge, outputs, branch_params, branch_real, cameras,
+          latents, config, weights, branch_cameras))
   g_grads, branch_pulled_grads = pullback(output_grads)
   g_updates, g_opt_state = g_tx.update(g_grads, state.g_opt_state,
                                              state.g_params)

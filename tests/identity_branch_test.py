@@ -158,6 +158,28 @@ class IdentityBranchTest(parameterized.TestCase):
     self.assertNotIn("l1", metrics)
     self.assertEqual(int(state.step), 1)
 
+  def test_branch_batch_size_reads_the_first_images_only(self):
+    config, init, _ = _group_step(RECONSTRUCTION)
+    config = config.copy_and_resolve_references()
+    config.loss.recon_gan_weight = 0.0  # Q would see D, which sees all
+    batch = _batch(config)
+    changed = dict(batch, image=np.array(batch["image"]))
+    changed["image"][4:] = 255 - changed["image"][4:]
+    q_moves = {}
+    for size in (4, 0):
+      config.train.branch_batch_size = size
+      step = jax.jit(functools.partial(train_step_lib.train_step,
+                                       config=config))
+      a, _ = step(init, batch, jax.random.key(3))
+      b, _ = step(init, changed, jax.random.key(3))
+      q_moves[size] = _max_diff(a.branch_params, b.branch_params)
+      self.assertGreater(_max_diff(a.d_params, b.d_params), 1e-6)  # D: all
+    self.assertEqual(q_moves[4], 0.0)  # the branch never saw images 4-7
+    self.assertGreater(q_moves[0], 1e-6)
+    config.train.branch_batch_size = 3
+    with self.assertRaisesRegex(errors.ConfigError, "even number"):
+      train_step_lib.train_step(init, batch, jax.random.key(3), config=config)
+
   @parameterized.parameters(*ENCODER_ONLY)
   def test_encoder_only_terms_leave_the_gan_untouched(self, weight):
     init, state, metrics = _one_term_step(ENCODER_ONLY, weight)
