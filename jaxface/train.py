@@ -243,8 +243,10 @@ def _train_locked(config, workdir: pathlib.Path):
 
 
 def branch_interval(config) -> int:
-  """``train.branch_every``, checked: the identity branch runs on steps k,
-  2k, ... (counted from 1)."""
+  """The checked ``train.branch_every`` k: the branch runs on steps k, 2k...
+
+  Steps are counted from 1, so a run resumed at any step keeps the rhythm.
+  """
   every = config.train.get("branch_every", 1)
   if not isinstance(every, int) or every < 1:
     raise errors.ConfigError(
