@@ -554,7 +554,7 @@ def evaluate_stages(config, networks: structs.Networks, *, stages,
       if last >= 1:
         made["refine"], _, _ = reconstruct.refine(
             networks, config, inputs, made["encode"], steps=refine_steps)
-      for stage in set(stages) - {"tune"}:
+      for stage in [s for s in stages if s != "tune"]:
         scored = score(networks.g_params, made[stage], part)
         chunks[stage].append(take(sharding.to_host(scored), slice(keep)))
         estimates[stage].append(take(sharding.to_host(made[stage]),
