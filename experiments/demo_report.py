@@ -175,6 +175,8 @@ def table(columns: list[tuple[str, dict]]) -> str:
       row("pose error (degrees)", "pose_error_deg", ".1f"),
       row("opacity inside the head / on the background",
           "opacity_head_novel", ".2f", "opacity_background_novel"),
+      row("opacity inside the head: its interior / its rim (one block)",
+          "opacity_head_interior_novel", ".2f", "opacity_head_rim_novel"),
       row("judge cosine, novel views / its ceiling (true views)",
           "judge_cosine_novel", ".3f", "judge_cosine_gt_novel"),
       row("mesh: depth error / head size after offset",

@@ -19,7 +19,9 @@ every view. Each render is scored against that view's truth:
   (``YAW_BUCKETS``);
 * geometry: depth errors inside the head, raw and after the best single
   offset along the camera axis (``metrics.depth_errors``), and the mean
-  opacity inside the head and on the background;
+  opacity inside the head and on the background; the head's opacity again
+  on its interior and on its rim (``interior_blocks``), which tells a soft
+  head from a soft or shrunk silhouette;
 * pose: the angle between Q's estimated and the true input viewpoint;
 * identity: cosine between the input photo and each render in E2 (which
   refinement optimises, so it can flatter) and in a judge network that
@@ -71,6 +73,7 @@ VIEW_METRICS = (IMAGE_METRICS
                 + tuple(f"{m}_{b}" for b in BASELINES for m in IMAGE_METRICS)
                 + ("depth_abs_rel_head", "depth_abs_rel_head_offset",
                    "depth_abs_rel", "depth_scale_invariant", "opacity_head",
+                   "opacity_head_interior", "opacity_head_rim",
                    "opacity_background", "identity_cosine", "judge_cosine",
                    "judge_cosine_gt"))
 # Training images averaged for the "mean" baseline.
@@ -180,6 +183,18 @@ def _background_blocks(mask, size: int):
   return ~jnp.any(mask.reshape(b, size, k, size, k), axis=(2, 4))
 
 
+def interior_blocks(head_blocks):
+  """[b, h, h] bool: head blocks whose four neighbours are head blocks too.
+
+  The other head blocks are the head's rim. Rays there cross the head along
+  short chords, so a soft head loses opacity there first, and a silhouette
+  half a block too small loses it there only.
+  """
+  padded = jnp.pad(head_blocks, ((0, 0), (1, 1), (1, 1)))
+  return (head_blocks & padded[:, :-2, 1:-1] & padded[:, 2:, 1:-1]
+          & padded[:, 1:-1, :-2] & padded[:, 1:-1, 2:])
+
+
 def _embedder(graphdef, params, n):
   """images [n, s, s, 3] in [0, 1] -> [n, dim], or NaN rows without a net."""
   if params is None:
@@ -243,6 +258,11 @@ def _view_metrics(g_graphdef, g_params, e2_graphdef, e2_params,
         out.surface_depth, gt_depth, head_blocks, head_size).items():
       results[f"depth_{name}"] = value
     results["opacity_head"] = metrics.masked_mean(out.opacity, head_blocks)
+    interior = interior_blocks(head_blocks)
+    results["opacity_head_interior"] = metrics.masked_mean(out.opacity,
+                                                           interior)
+    results["opacity_head_rim"] = metrics.masked_mean(
+        out.opacity, head_blocks & ~interior)
     results["opacity_background"] = metrics.masked_mean(
         out.opacity, _background_blocks(mask, size))
     results["identity_cosine"] = metrics.cosine(e2(rendered), e2_input)
@@ -564,14 +584,14 @@ def evaluate_stages(config, networks: structs.Networks, *, stages,
         refined = sharding.to_host(made["refine"])
         for i in range(keep):
           one = take(refined, [i])
+          one_device = sharding.replicate_like(one, reference)
           single = sharding.replicate_like(take(held_out, [rows[i]]),
                                            reference)
           g_params, _ = reconstruct.tune(
-              networks, config, single.images[:, INPUT_VIEW],
-              sharding.replicate_like(one, reference), steps=refine_steps)
+              networks, config, single.images[:, INPUT_VIEW], one_device,
+              steps=refine_steps)
           tuned.append(g_params)
-          scored = score(g_params, sharding.replicate_like(one, reference),
-                         single)
+          scored = score(g_params, one_device, single)
           chunks["tune"].append(sharding.to_host(scored))
           estimates["tune"].append(one)
     for stage in stages:

@@ -187,7 +187,9 @@ class EvaluateTest(absltest.TestCase):
         for name in ("abs_rel_head", "abs_rel_head_offset", "abs_rel",
                      "scale_invariant"):
           self.assertLess(results[f"depth_{name}_{suffix}"], 1e-5, name)
-        self.assertAlmostEqual(results[f"opacity_head_{suffix}"], 1.0)
+        for name in ("opacity_head", "opacity_head_interior",
+                     "opacity_head_rim"):
+          self.assertAlmostEqual(results[f"{name}_{suffix}"], 1.0, msg=name)
         self.assertAlmostEqual(results[f"opacity_background_{suffix}"], 0.0)
       # The baselines on the same pairs are finite, so the model gains.
       for baseline in ("copy", "mean"):
@@ -477,6 +479,28 @@ class EvaluateTest(absltest.TestCase):
     config.data.name = "image_folder"
     with self.assertRaisesRegex(errors.ConfigError, "synthetic_faces"):
       evaluate.evaluate(config, self.networks)
+
+
+class InteriorBlocksTest(absltest.TestCase):
+
+  def test_matches_a_loop_over_the_four_neighbours(self):
+    mask = np.random.default_rng(0).random((3, 9, 7)) < 0.7
+    want = np.zeros_like(mask)
+    for b, i, j in zip(*np.nonzero(mask)):
+      neighbours = ((i - 1, j), (i + 1, j), (i, j - 1), (i, j + 1))
+      want[b, i, j] = all(0 <= y < 9 and 0 <= x < 7 and mask[b, y, x]
+                          for y, x in neighbours)
+    got = np.asarray(evaluate.interior_blocks(jnp.asarray(mask)))
+    np.testing.assert_array_equal(got, want)
+    self.assertTrue(want.any() and (mask & ~want).any())
+
+  def test_a_square_head_has_a_one_block_rim(self):
+    mask = np.zeros((1, 9, 9), bool)
+    mask[0, 2:7, 2:7] = True
+    interior = np.asarray(evaluate.interior_blocks(jnp.asarray(mask)))
+    np.testing.assert_array_equal(np.nonzero(interior[0])[0].tolist(),
+                                  [3, 3, 3, 4, 4, 4, 5, 5, 5])
+    self.assertEqual(int(np.sum(mask & ~interior)), 16)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,11 @@
 """The ablation tables of README.md from JSON lines of results.
 
-  python experiments/2026-11-30_quality/table.py [clean|wild] [RESULTS]
+  python experiments/2026-11-30_quality/table.py [clean|wild] [RESULTS] \
+      [--opacity-split]
 
-RESULTS defaults to results.jsonl (run.sh's output). A line is one row:
+RESULTS defaults to results.jsonl (run.sh's output). ``--opacity-split``
+adds the head's opacity on its interior and on its rim (rows scored before
+``evaluate`` had them show "-"). A line is one row:
 ``bench_quality.py``'s JSON, or ``jaxface evaluate``'s metrics JSON with a
 "row" key added (``--row NAME METRICS_JSON`` prints such a line).
 """
@@ -31,7 +34,18 @@ BASELINES = ("psnr_head_copy_novel", "psnr_head_mean_novel",
              "mesh_up_down_area_gt")
 
 
+OPACITY_SPLIT = (
+    ("opacity_head_interior_novel", "opacity, head interior"),
+    ("opacity_head_rim_novel", "opacity, head rim"),
+)
+
+
 def main():
+  columns = COLUMNS
+  if "--opacity-split" in sys.argv:
+    sys.argv.remove("--opacity-split")
+    at = [key for key, _ in COLUMNS].index("opacity_head_novel") + 1
+    columns = COLUMNS[:at] + OPACITY_SPLIT + COLUMNS[at:]
   if sys.argv[1:2] == ["--row"]:
     _, _, name, metrics = sys.argv
     print(json.dumps({"row": name,
@@ -42,12 +56,12 @@ def main():
           else pathlib.Path(__file__).with_name("results.jsonl"))
   rows = [json.loads(line) for line in path.read_text().splitlines()
           if line.startswith("{")]
-  print("| row | " + " | ".join(title for _, title in COLUMNS) + " |")
-  print("|---" * (len(COLUMNS) + 1) + "|")
+  print("| row | " + " | ".join(title for _, title in columns) + " |")
+  print("|---" * (len(columns) + 1) + "|")
   for row in rows:
     # Rows scored without meshes (``--mesh-resolution 0``) show "-" there.
     cells = [f"{row[f'{held_out}/{key}']:.3f}" if f"{held_out}/{key}" in row
-             else "-" for key, _ in COLUMNS]
+             else "-" for key, _ in columns]
     print(f"| {row['row']} | " + " | ".join(cells) + " |")
   # Each baseline from the first row that has it (a row scored without
   # meshes has no true head's mesh figure).
