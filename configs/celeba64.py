@@ -137,6 +137,11 @@ def get_config(arg=None):
       # Opacity of the renders at Q's pose pushed to 0 or 1 (mean o (1 - o)):
       # solid heads, empty background.
       opacity_binary_weight=0.0,
+      # The feature image's first three channels at Q's pose (and, with
+      # pairs, of the swap render) as a low-resolution RGB image, drawn by
+      # the 3D field alone: L1 to the real image box-filtered to that size
+      # (EG3D's raw image).
+      raw_rgb_weight=0.0,
       # Q's pose of each real image regressed to the data set's camera label
       # (EG3D trains with labelled poses, estimated for FFHQ by a face
       # reconstruction network). Needs data with ``pose`` labels, such as

@@ -21,6 +21,9 @@ shared with test-time refinement), as a ``BranchLosses``:
 |                          | (partner's other codes and Q pose): L1           |
 | `cross_view_perceptual_` | ... and the E2 feature-map distance              |
 | `opacity_binary_weight`  | the recon render's opacity pushed to 0 or 1      |
+| `raw_rgb_weight`         | the recon (and swap) feature image's first three |
+|                          | channels match ``x`` box-filtered to their size: |
+|                          | L1 (EG3D's raw image, drawn by the field alone)  |
 | `real_pose_weight`       | Q recovers the labelled pose of real images      |
 |                          | (data with camera labels, as EG3D's)             |
 
@@ -44,7 +47,7 @@ from jaxface import structs
 # The branch's loss terms, in report order; ``config.loss.<term>_weight``.
 TERMS = ("identity", "identity_random", "l1", "perceptual", "kl",
          "recon_gan", "pose_regression", "code_regression", "cross_view",
-         "cross_view_perceptual", "opacity_binary", "real_pose")
+         "cross_view_perceptual", "opacity_binary", "raw_rgb", "real_pose")
 WEIGHTS = tuple(f"{term}_weight" for term in TERMS)
 
 
@@ -102,6 +105,7 @@ class BranchLosses:
   cross_view: jax.Array | None = None
   cross_view_perceptual: jax.Array | None = None
   opacity_binary: jax.Array | None = None
+  raw_rgb: jax.Array | None = None
   real_pose: jax.Array | None = None
 
   def weighted_sum(self, loss_config) -> jax.Array:
@@ -155,7 +159,8 @@ def encode_and_render(model, q, real: jax.Array, key: jax.Array,
       novel=images[batch:2 * batch], recon_features=out.features[:batch],
       novel_features=out.features[batch:2 * batch],
       recon_opacity=out.opacity[:batch],
-      swap=images[2 * batch:] if cross_view else None)
+      swap=images[2 * batch:] if cross_view else None,
+      swap_features=out.features[2 * batch:] if cross_view else None)
 
 
 def render_losses(renders: structs.BranchRenders, real: jax.Array, *,
@@ -202,6 +207,13 @@ def render_losses(renders: structs.BranchRenders, real: jax.Array, *,
         *e2, renders.swap * 0.5 + 0.5, real * 0.5 + 0.5)
   if lc.opacity_binary_weight > 0:
     terms["opacity_binary"] = losses.binary_opacity(renders.recon_opacity)
+  if lc.raw_rgb_weight > 0:
+    # The swap render is the partner's shape at this image's pose: its
+    # silhouette is the one a novel view of that shape must have.
+    terms["raw_rgb"] = losses.raw_rgb_distance(renders.recon_features, real)
+    if renders.swap_features is not None:
+      terms["raw_rgb"] = terms["raw_rgb"] + losses.raw_rgb_distance(
+          renders.swap_features, real)
   if lc.real_pose_weight > 0:
     terms["real_pose"] = losses.pose_regression(
         renders.encoding, real_pose, lc.pose_pitch_weight)

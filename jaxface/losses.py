@@ -80,6 +80,32 @@ def l1_distance(images: jax.Array, targets: jax.Array) -> jax.Array:
   return jnp.mean(jnp.abs(images - targets), axis=(1, 2, 3))
 
 
+def box_downsample(images: jax.Array, size: int) -> jax.Array:
+  """Block means: [b, s, s, c] -> [b, size, size, c]; ``size`` divides s."""
+  b, s, _, c = images.shape
+  k = s // size
+  return jnp.mean(images.reshape(b, size, k, size, k, c), axis=(2, 4))
+
+
+def raw_rgb_distance(features: jax.Array, targets: jax.Array) -> jax.Array:
+  """L1 of a feature image's first three channels to a box-filtered image.
+
+  The first three channels, drawn by the 3D field and its background alone
+  (no 2D renderer), read as a low-resolution RGB image, as EG3D's "raw
+  image": the field must then put the head's silhouette and colours where
+  the image has them, not leave them to the neural renderer.
+
+  Args:
+    features: [b, h, h, c >= 3] feature images.
+    targets: [b, s, s, 3] images in the same range, s a multiple of h.
+
+  Returns:
+    [b] mean absolute differences.
+  """
+  raw = features[..., :3].astype(jnp.float32)
+  return l1_distance(raw, box_downsample(targets, features.shape[1]))
+
+
 def kl_to_prior(encoding: structs.Encoding) -> jax.Array:
   """KL(N(mean, exp(logvar)) || N(0, I)) summed over all codes, [b]."""
   terms = jax.tree.map(

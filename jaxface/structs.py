@@ -135,6 +135,7 @@ class BranchRenders:
     swap: [b, s, s, 3] renders of each image's pair partner's shape code
       with its own other codes at its own Q pose, in [-1, 1] (None unless
       the cross-view terms are on).
+    swap_features: [b, h, h, c] feature images of ``swap`` (or None).
   """
 
   encoding: Encoding
@@ -144,6 +145,7 @@ class BranchRenders:
   novel_features: jax.Array
   recon_opacity: jax.Array
   swap: jax.Array | None = None
+  swap_features: jax.Array | None = None
 
 
 @flax.struct.dataclass

@@ -66,7 +66,8 @@ ADDED_ENTRIES = {
     "optim": dict(schedule="constant", final_lr_fraction=0.0),
     "mesh": dict(member=1),
     "loss": dict(cross_view_weight=0.0, cross_view_perceptual_weight=0.0,
-                 opacity_binary_weight=0.0, real_pose_weight=0.0,
+                 opacity_binary_weight=0.0, raw_rgb_weight=0.0,
+                 real_pose_weight=0.0,
                  pose_pitch_weight=1.0),
 }
 RENAMED_ENTRIES = {("optim", "e_lr"): ("optim", "branch_lr")}

@@ -82,7 +82,7 @@ def _reference_giraffe_step(state, batch, rng, config):
 # the group is in the program and the traced weights switch all but one off.
 ENCODER_ONLY = ("kl_weight", "pose_regression_weight", "code_regression_weight")
 RECONSTRUCTION = ("l1_weight", "recon_gan_weight", "identity_weight",
-                  "perceptual_weight")
+                  "perceptual_weight", "raw_rgb_weight")
 
 
 @functools.cache
@@ -284,6 +284,32 @@ class CrossViewTest(absltest.TestCase):
     np.testing.assert_allclose(renders.swap, expected, atol=1e-6)
     self.assertGreater(float(jnp.abs(renders.swap - renders.recon).max()),
                        1e-3)
+
+  def test_raw_rgb_scores_the_feature_images_at_q_and_swapped(self):
+    config = testing_utils.branch_config(0.0)
+    config.loss.update(cross_view_weight=1.0, raw_rgb_weight=1.0)
+    state = train_state_lib.create_train_state(config)
+    model = nnx.merge(state.g_graphdef, state.g_params)
+    q = nnx.merge(state.q_graphdef, state.branch_params["q"])
+    real = _batch(config)["image"].astype(jnp.float32) / 127.5 - 1.0
+    renders = identity_branch.encode_and_render(
+        model, q, real, jax.random.key(4), config.camera, cross_view=True)
+    got = identity_branch.render_losses(renders, real,
+                                        loss_config=config.loss)
+    # Independently: each feature pixel's first three channels against the
+    # mean of the image pixels it covers.
+    real = np.asarray(real)
+    h = renders.recon_features.shape[1]
+    k = real.shape[1] // h
+    want = 0.0
+    for features in (renders.recon_features, renders.swap_features):
+      raw = np.asarray(features)[..., :3]
+      for i in range(h):
+        for j in range(h):
+          block = real[:, k * i:k * i + k, k * j:k * j + k].mean(axis=(1, 2))
+          want += np.abs(raw[:, i, j] - block).mean() / h**2
+    self.assertAlmostEqual(float(got.raw_rgb), want, places=5)
+    self.assertEqual(set(got.metrics()), {"cross_view", "raw_rgb"})
 
   def test_training_with_pairs(self):
     config = testing_utils.branch_config(0.0)

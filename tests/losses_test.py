@@ -176,5 +176,31 @@ class PoseRegressionTest(absltest.TestCase):
                                yaw2 + 50.0 * pitch2, rtol=1e-5)
 
 
+class RawRgbTest(absltest.TestCase):
+
+  def test_box_downsample_takes_block_means(self):
+    images = np.random.default_rng(0).random((2, 8, 8, 3)).astype(np.float32)
+    want = np.zeros((2, 4, 4, 3), np.float32)
+    for i in range(4):
+      for j in range(4):
+        want[:, i, j] = images[:, 2 * i:2 * i + 2, 2 * j:2 * j + 2].mean(
+            axis=(1, 2))
+    np.testing.assert_allclose(losses.box_downsample(jnp.asarray(images), 4),
+                               want, rtol=1e-6)
+
+  def test_only_the_first_three_channels_are_scored(self):
+    rng = np.random.default_rng(1)
+    target = rng.random((2, 8, 8, 3)).astype(np.float32)
+    features = rng.random((2, 4, 4, 5)).astype(np.float32)
+    features[..., :3] = losses.box_downsample(jnp.asarray(target), 4)
+    np.testing.assert_allclose(
+        losses.raw_rgb_distance(jnp.asarray(features), target), 0.0,
+        atol=1e-7)
+    features[0, 1, 2, 1] += 0.48  # one value of 16 * 3 in the first image
+    np.testing.assert_allclose(
+        losses.raw_rgb_distance(jnp.asarray(features), target),
+        [0.48 / 48, 0.0], atol=1e-6)
+
+
 if __name__ == "__main__":
   absltest.main()
