@@ -518,7 +518,8 @@ def evaluate_stages(config, networks: structs.Networks, *, stages,
   Each stage starts from the one before (the tuned generator from the
   refined codes), so scoring Q's estimate, the refined and the tuned
   reconstructions together costs what the last alone costs, and each scores
-  what ``evaluate`` of that stage alone scores.
+  what ``evaluate`` of that stage alone scores. The held-out sets share
+  their input views, so each is reconstructed (and tuned) once for all sets.
 
   Args:
     config, networks, num_identities, seed, batch_size, sets, judge,
@@ -555,6 +556,11 @@ def evaluate_stages(config, networks: structs.Networks, *, stages,
   def take(tree, rows):
     return jax.tree.map(lambda a: np.asarray(a)[rows], tree)
 
+  # The sets share their input views (only the other views differ), so each
+  # batch of inputs is reconstructed, and each input tuned, once, keyed by
+  # its pixels, and scored on every set.
+  made_for, tuned_for = {}, {}
+
   for held_out_set in sets:
     held_out = held_out_lib.load(config.data, num_identities, held_out_set)
     n = held_out.num_identities
@@ -570,10 +576,14 @@ def evaluate_stages(config, networks: structs.Networks, *, stages,
       keep = min(batch, n - start)
       part = sharding.replicate_like(take(held_out, rows), reference)
       inputs = part.images[:, INPUT_VIEW]
-      made = {"encode": reconstruct.encode(networks, inputs, mirror=mirror)}
-      if last >= 1:
-        made["refine"], _, _ = reconstruct.refine(
-            networks, config, inputs, made["encode"], steps=refine_steps)
+      input_pixels = held_out.images[rows, INPUT_VIEW]
+      made = made_for.get(input_pixels.tobytes())
+      if made is None:
+        made = {"encode": reconstruct.encode(networks, inputs, mirror=mirror)}
+        if last >= 1:
+          made["refine"], _, _ = reconstruct.refine(
+              networks, config, inputs, made["encode"], steps=refine_steps)
+        made_for[input_pixels.tobytes()] = made
       for stage in [s for s in stages if s != "tune"]:
         scored = score(networks.g_params, made[stage], part)
         chunks[stage].append(take(sharding.to_host(scored), slice(keep)))
@@ -587,9 +597,12 @@ def evaluate_stages(config, networks: structs.Networks, *, stages,
           one_device = sharding.replicate_like(one, reference)
           single = sharding.replicate_like(take(held_out, [rows[i]]),
                                            reference)
-          g_params, _ = reconstruct.tune(
-              networks, config, single.images[:, INPUT_VIEW], one_device,
-              steps=refine_steps)
+          key = input_pixels[i].tobytes()
+          if key not in tuned_for:
+            tuned_for[key], _ = reconstruct.tune(
+                networks, config, single.images[:, INPUT_VIEW], one_device,
+                steps=refine_steps)
+          g_params = tuned_for[key]
           tuned.append(g_params)
           scored = score(g_params, one_device, single)
           chunks["tune"].append(sharding.to_host(scored))

@@ -332,6 +332,27 @@ class EvaluateTest(absltest.TestCase):
     with self.assertRaisesRegex(errors.ConfigError, "refine steps"):
       evaluate.evaluate_stages(config, self.networks, stages=("refine",))
 
+  def test_the_sets_share_one_reconstruction_of_each_input_view(self):
+    config = self.config.copy_and_resolve_references()
+    config.refine.update(tune_lr=1e-3, tune_renderer=True)
+    tune = reconstruct.tune
+    calls = []
+
+    def counted_tune(*args, **kwargs):
+      calls.append(1)
+      return tune(*args, **kwargs)
+
+    with mock.patch.object(reconstruct, "tune", counted_tune):
+      both = evaluate.evaluate(config, self.networks, refine_steps=2,
+                               tune_generator=True)
+    self.assertLen(calls, 2)  # two identities, each tuned once for two sets
+    wild = evaluate.evaluate(config, self.networks, sets=("wild",),
+                             refine_steps=2, tune_generator=True)
+    wild_of = lambda results: {k: v for k, v in results.items()
+                               if k.startswith("wild/")}
+    self.assertNotEmpty(wild_of(wild))
+    np.testing.assert_equal(wild_of(both), wild_of(wild))
+
   def test_yaw_buckets_partition_the_novel_views(self):
     results = self._evaluate(self._fake_render("wild", input_photo=True),
                              "wild")
