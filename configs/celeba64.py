@@ -58,6 +58,10 @@ def get_config(arg=None):
       # (object and background); 0 renders training as evaluation.
       density_noise=1.0,
       density_activation="relu",
+      # The object's density is this times the activation: a step of the
+      # density head then changes opacity this many times faster (GIRAFFE:
+      # 1).
+      density_scale=1.0,
   )
   # Stage 3: feature field (object MLP and background MLP).
   config.field = dict(

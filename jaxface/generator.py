@@ -92,6 +92,7 @@ class Generator(nnx.Module):
     self.density_noise = float(rc.density_noise)
     self.pixel_jitter = bool(rc.pixel_jitter)
     self.density_activation = rc.density_activation
+    self.density_scale = float(rc.density_scale)
     # With samples over all of [near, far], only a window of them can meet
     # the object box (``rays.box_window``); None evaluates every sample.
     self.window = None
@@ -151,7 +152,8 @@ class Generator(nnx.Module):
                                     latents.z_app)
     if noise is not None:
       raw = raw + noise
-    density = volume_render.DENSITY_ACTIVATIONS[self.density_activation](raw)
+    density = self.density_scale * volume_render.DENSITY_ACTIVATIONS[
+        self.density_activation](raw)
     # GIRAFFE: the object exists only inside its (padded) bounding box.
     inside = jnp.all(
         jnp.abs(normalised) <= 1.0 + self.box_padding + tolerance, axis=-1)

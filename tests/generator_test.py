@@ -277,6 +277,22 @@ class GeneratorRenderTest(parameterized.TestCase):
           windowed, _render(dense, latents, cams, key), atol=1e-5, rtol=1e-5
       )
 
+  def test_density_scale_raises_transmittance_to_its_power(self):
+    scaled = _init_generator(_config(density_scale=3.0))
+    nnx.update(scaled, nnx.state(self.box))
+    points = jnp.asarray(np.random.default_rng(2).uniform(
+        -0.2, 0.2, (_BATCH, 64, 3)).astype(np.float32))
+    density = np.asarray(self.box.density(points, self.latents))
+    self.assertGreater(density.max(), 0.0)
+    np.testing.assert_allclose(scaled.density(points, self.latents),
+                               3.0 * density, rtol=1e-5)
+    # exp(-sum 3 sigma delta) = exp(-sum sigma delta)^3 along every ray.
+    one = _render(self.box, self.latents, self.cams, None)
+    three = _render(scaled, self.latents, self.cams, None)
+    self.assertGreater(float(np.max(one.opacity)), 0.1)
+    np.testing.assert_allclose(1.0 - three.opacity,
+                               (1.0 - one.opacity) ** 3, atol=1e-5)
+
   def test_deterministic_without_depth_key(self):
     g = self.full
     first = _render(g, self.latents, self.cams, None)
