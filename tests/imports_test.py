@@ -12,6 +12,8 @@ import sys
 
 from absl.testing import absltest
 
+from jaxface import summary
+
 from tests import testing_utils
 
 PACKAGE = testing_utils.REPO / "jaxface"
@@ -135,7 +137,7 @@ else:
                             env=dict(os.environ, JAX_PLATFORMS="cpu"))
     self.assertEqual(result.returncode, 0, result.stderr)
     self.assertEqual(result.stdout.split(), ["False", "2.0"])
-    self.assertEqual(testing_utils.read_scalars(pathlib.Path(logdir)),
+    self.assertEqual(summary.read_scalars(pathlib.Path(logdir)),
                      {"loss": [(3, 0.25)]})
 
 

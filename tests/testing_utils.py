@@ -3,7 +3,6 @@
 import os
 import pathlib
 import runpy
-import struct
 
 import jax
 import jax.numpy as jnp
@@ -26,27 +25,6 @@ def subprocess_env(devices: int = 0) -> dict:
   env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS=" ".join(flags))
   env.pop("JAX_COORDINATOR_ADDRESS", None)
   return env
-
-
-def read_scalars(tb_dir: pathlib.Path) -> dict:
-  """{tag: [(step, value)]} from the TensorBoard event files in ``tb_dir``.
-
-  Records are TFRecord-framed: uint64 length, its CRC, the event, its CRC.
-  """
-  # pylint: disable-next=g-import-not-at-top
-  from tensorboardX.proto import event_pb2
-  scalars = {}
-  for path in sorted(tb_dir.glob("events.out.tfevents.*")):
-    data = path.read_bytes()
-    pos = 0
-    while pos < len(data):
-      (length,) = struct.unpack("<Q", data[pos:pos + 8])
-      event = event_pb2.Event.FromString(data[pos + 12:pos + 12 + length])
-      pos += 12 + length + 4
-      for value in event.summary.value:
-        scalars.setdefault(value.tag, []).append((event.step,
-                                                  value.simple_value))
-  return scalars
 
 
 def load_config(name: str = "tiny"):
