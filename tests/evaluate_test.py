@@ -33,7 +33,7 @@ from jaxface import generator
 from jaxface import metrics
 from jaxface import reconstruct
 from jaxface import structs
-from jaxface import summary
+from jaxface import summary as summary_lib
 from jaxface import train
 from jaxface import train_state as train_state_lib
 from jaxface.data import held_out as held_out_lib
@@ -443,7 +443,7 @@ class EvaluateTest(absltest.TestCase):
                     .is_file())
 
     # Training logged the held-out metrics at its eval step.
-    scalars = summary.read_scalars(workdir / "tb")
+    scalars = summary_lib.read_scalars(workdir / "tb")
     for name in ("clean/psnr_head_novel", "wild/psnr_head_copy_novel",
                  "clean/judge_cosine_gt_novel", "wild/opacity_head_novel"):
       self.assertEqual([s for s, _ in scalars.get(f"eval/{name}", [])], [1],

@@ -278,16 +278,19 @@ class GeneratorRenderTest(parameterized.TestCase):
       )
 
   def test_density_scale_raises_transmittance_to_its_power(self):
+    # Explicit scales: the tiny config inherits the demo's.
+    base = _init_generator(_config(density_scale=1.0))
+    nnx.update(base, nnx.state(self.box))
     scaled = _init_generator(_config(density_scale=3.0))
     nnx.update(scaled, nnx.state(self.box))
     points = jnp.asarray(np.random.default_rng(2).uniform(
         -0.2, 0.2, (_BATCH, 64, 3)).astype(np.float32))
-    density = np.asarray(self.box.density(points, self.latents))
+    density = np.asarray(base.density(points, self.latents))
     self.assertGreater(density.max(), 0.0)
     np.testing.assert_allclose(scaled.density(points, self.latents),
                                3.0 * density, rtol=1e-5)
     # exp(-sum 3 sigma delta) = exp(-sum sigma delta)^3 along every ray.
-    one = _render(self.box, self.latents, self.cams, None)
+    one = _render(base, self.latents, self.cams, None)
     three = _render(scaled, self.latents, self.cams, None)
     self.assertGreater(float(np.max(one.opacity)), 0.1)
     np.testing.assert_allclose(1.0 - three.opacity,

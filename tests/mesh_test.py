@@ -258,7 +258,7 @@ class DensityGridTest(absltest.TestCase):
                          latents.z_shape, latents.z_app)
     activation = {"relu": jax.nn.relu, "softplus": jax.nn.softplus}[
         config.render.density_activation]
-    expected = activation(np.asarray(raw[0]))
+    expected = config.render.density_scale * activation(np.asarray(raw[0]))
     np.testing.assert_allclose(grid[tuple(picks.T)], expected, rtol=1e-4,
                                atol=1e-6)
 
@@ -325,7 +325,9 @@ class SurfaceLevelTest(absltest.TestCase):
         config.render.density_activation]
     inside = np.all(np.abs(points / config.render.object_scale)
                     <= 1 + config.render.box_padding, -1)
-    expected = np.median(np.where(inside, activation(np.asarray(raw[0])), 0))
+    expected = np.median(np.where(
+        inside, config.render.density_scale * activation(np.asarray(raw[0])),
+        0))
     self.assertAlmostEqual(level, float(expected), places=4)
     # Transparent renders say nothing about the surface.
     self.assertIsNone(mesh.surface_level(graphdef, params, latents, depth,
