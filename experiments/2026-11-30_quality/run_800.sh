@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 # Settings the demo config has taken since these rows ran, set back.
-pinned="--set loss.pose_pitch_weight=1.0 --set train.ynn_convolutions=True --set optim.grad_clip=0.0"
+pinned="--set loss.pose_pitch_weight=1.0 --set train.ynn_convolutions=True --set optim.grad_clip=0.0 --set render.density_scale=1.0"
 before="--set data.train_identities=96"
 rows=(
   "T800_triplane|$before"

@@ -15,12 +15,15 @@ rows=(
   "V900_seed2|--set field.view_freqs=0 --set seed=2"
 )
 table=experiments/2026-11-30_quality/table.py
+# render.density_scale=1.0: the demo config as these rows ran (it is 4 since
+# "Solid heads").
 for row in "${rows[@]}"; do
   name=${row%%|*}
   args=${row#*|}
   # shellcheck disable=SC2086
   .venv/bin/python experiments/bench_quality.py --config configs/small_cpu.py \
-      --steps 900 --workdir "runs/quality/$name" $args 2>/dev/null \
+      --steps 900 --workdir "runs/quality/$name" \
+      --set render.density_scale=1.0 $args 2>/dev/null \
       | grep '^{' | sed "s/^{/{\"row\": \"$name\", /"
 done
 run=runs/quality/P900_rp10

@@ -10,11 +10,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 table=experiments/2026-11-30_quality/table.py
+# render.density_scale=1.0: the demo config as these rows ran (it is 4 since
+# "Solid heads").
 bench() {  # name, then bench_quality.py's arguments
   local name=$1
   shift
   .venv/bin/python experiments/bench_quality.py --config configs/small_cpu.py \
-      --workdir "runs/quality/$name" "$@" 2>/dev/null \
+      --workdir "runs/quality/$name" --set render.density_scale=1.0 "$@" 2>/dev/null \
       | grep '^{' | sed "s/^{/{\"row\": \"$name\", /"
 }
 name=B900_seed0
