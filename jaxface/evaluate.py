@@ -577,13 +577,14 @@ def evaluate_stages(config, networks: structs.Networks, *, stages,
       part = sharding.replicate_like(take(held_out, rows), reference)
       inputs = part.images[:, INPUT_VIEW]
       input_pixels = held_out.images[rows, INPUT_VIEW]
-      made = made_for.get(input_pixels.tobytes())
-      if made is None:
+      batch_key = input_pixels.tobytes()
+      if batch_key not in made_for:
         made = {"encode": reconstruct.encode(networks, inputs, mirror=mirror)}
         if last >= 1:
           made["refine"], _, _ = reconstruct.refine(
               networks, config, inputs, made["encode"], steps=refine_steps)
-        made_for[input_pixels.tobytes()] = made
+        made_for[batch_key] = made
+      made = made_for[batch_key]
       for stage in [s for s in stages if s != "tune"]:
         scored = score(networks.g_params, made[stage], part)
         chunks[stage].append(take(sharding.to_host(scored), slice(keep)))
@@ -597,12 +598,12 @@ def evaluate_stages(config, networks: structs.Networks, *, stages,
           one_device = sharding.replicate_like(one, reference)
           single = sharding.replicate_like(take(held_out, [rows[i]]),
                                            reference)
-          key = input_pixels[i].tobytes()
-          if key not in tuned_for:
-            tuned_for[key], _ = reconstruct.tune(
+          input_key = input_pixels[i].tobytes()
+          if input_key not in tuned_for:
+            tuned_for[input_key], _ = reconstruct.tune(
                 networks, config, single.images[:, INPUT_VIEW], one_device,
                 steps=refine_steps)
-          g_params = tuned_for[key]
+          g_params = tuned_for[input_key]
           tuned.append(g_params)
           scored = score(g_params, one_device, single)
           chunks["tune"].append(sharding.to_host(scored))

@@ -93,7 +93,9 @@ def raw_rgb_distance(features: jax.Array, targets: jax.Array) -> jax.Array:
   The first three channels, drawn by the 3D field and its background alone
   (no 2D renderer), read as a low-resolution RGB image, as EG3D's "raw
   image": the field must then put the head's silhouette and colours where
-  the image has them, not leave them to the neural renderer.
+  the image has them, not leave them to the neural renderer. EG3D's decoder
+  bounds its features with a sigmoid (``OSGDecoder``); jaxface's feature
+  head is linear, so the channels are compared as they come.
 
   Args:
     features: [b, h, h, c >= 3] feature images.
