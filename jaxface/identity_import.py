@@ -293,8 +293,12 @@ def load_identity_encoder(
       k: tuple(v) if isinstance(v, list) else v
       for k, v in json.loads(config_path.read_text()).items()})
   graphdef, abstract = nnx.split(abstract_encoder(config))
+  # Onto this process's first device, whatever devices wrote it: without a
+  # target sharding orbax takes the saved one, which names devices another
+  # machine had (an E2 pretrained on a CPU, read on a GPU).
+  device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
   target = jax.tree.map(
-      lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype),
+      lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=device),
       nnx.to_pure_dict(abstract))
   checkpointer = ocp.Checkpointer(ocp.StandardCheckpointHandler())
   restored = checkpointer.restore(directory / _STATE_DIR,

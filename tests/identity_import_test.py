@@ -351,6 +351,31 @@ class SaveLoadTest(parameterized.TestCase):
         embed(graphdef2, state2, images.astype(np.float32)),
         embed(graphdef, state, images.astype(np.float32)), atol=1e-6)
 
+  def test_reads_an_encoder_saved_on_other_devices(self):
+    # E2 is pretrained on one machine and read on another (a CPU's
+    # checkpoint on a GPU): the device the arrays were saved from must not
+    # matter. Saved here from device 15 of 16; this process has 8.
+    directory = self.create_tempdir().full_path
+    code = (
+        "import os; os.environ['XLA_FLAGS'] = "
+        "'--xla_force_host_platform_device_count=16'\n"
+        "import jax, numpy as np\n"
+        "from flax import nnx\n"
+        "from jaxface import identity_import\n"
+        "config = identity_import.iresnet_config(layers=(1, 1, 1, 1), "
+        "width=4, input_size=32)\n"
+        "state = nnx.state(identity_import.abstract_encoder(config))\n"
+        "state = jax.tree.map(lambda x: jax.device_put(np.full(x.shape, "
+        "0.5, x.dtype), jax.devices()[15]), state)\n"
+        f"identity_import.save_identity_encoder({directory!r}, 'iresnet', "
+        "config, state)\n")
+    subprocess.run([sys.executable, "-c", code], check=True,
+                   cwd=pathlib.Path(__file__).resolve().parents[1])
+    self.assertLess(jax.device_count(), 16)
+    _, state, _ = identity_import.load_identity_encoder(directory)
+    for leaf in jax.tree.leaves(nnx.to_pure_dict(state)):
+      np.testing.assert_array_equal(leaf, np.full(leaf.shape, 0.5))
+
   @parameterized.parameters(dict(layers=(1, 1, 1, 2), width=4),
                             dict(layers=(1, 1, 1, 1), width=8))
   def test_mismatched_state_is_refused(self, layers, width):
