@@ -41,7 +41,10 @@ def get_config(arg=None):
   # against 0.83, on the rim 0.85) and scored better at every stage
   # (+0.5 dB feed-forward, +0.3 tuned), at the cost of a thin fog around
   # the head (background opacity 0.16 against 0.01)
-  # (experiments/2026-11-30_quality, "Solid heads").
+  # (experiments/2026-11-30_quality, "Solid heads"). Scale 2 leaves no fog
+  # (0.014) and scores better feed-forward, but tunes 0.6 dB lower ("A
+  # milder scale: 2"); at 64x64, scale 4 left a thick fog (0.44; "On an
+  # accelerator, and 64x64 with solid heads").
   config.render.density_scale = 4.0
   config.field.downscale = 2.0
   # An EG3D-style tri-plane field, not GIRAFFE's MLP: at the same 800 steps
