@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The rows of README.md, "On an accelerator": the demo config trained from
+# The rows of README.md, "On an accelerator, and 64x64 with solid heads":
+# the demo config trained from
 # scratch for a few minutes of wall time on one GPU, at 64x64 and 128x128,
 # each scored by bench_quality.py on the held-out identities (feed-forward,
 # as the CPU hour's R64_60min row). Only the image size changes, and the
