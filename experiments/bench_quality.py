@@ -50,19 +50,23 @@ def _override(config, item: str):
 
 def _identity_encoder(config_name: str, data_config, cache: pathlib.Path,
                       own_identities: bool = False,
+                      identities: int | None = None,
                       **overrides) -> pathlib.Path:
   """A pretrained face-ID network for the data, made once per data set.
 
   With ``own_identities`` it trains on the number of identities its config
-  names (the judge's), not the run's; that data set is made if missing.
+  names (the judge's), not the run's; with ``identities``, on that many of
+  the run's training identities (the first ones: a data set's identities do
+  not depend on how many it has). Such data sets are made if missing.
   The network trains on renders at its own input size (it resizes whatever
   it reads to that size), so one network serves runs at every image size,
   and which run made the cache does not change it.
   """
   config = runpy.run_path(str(REPO / "configs" / f"{config_name}.py"))[
       "get_config"]()
-  identities = (config.data.train_identities if own_identities
-                else data_config.train_identities)
+  if identities is None:
+    identities = (config.data.train_identities if own_identities
+                  else data_config.train_identities)
   size = config.identity.input_size
   directory = cache / f"{config_name}-{identities}"
   encoder = directory / "identity_encoder"
@@ -119,6 +123,10 @@ def main():
   parser.add_argument("--cache", default="runs/quality_cache",
                       help="where E2 and the judge are pretrained once")
   parser.add_argument("--eval-identities", type=int, default=None)
+  parser.add_argument("--encoder-identities", type=int, default=None,
+                      help="pretrain E2 on this many training identities "
+                           "(default: all of the run's), so runs on "
+                           "different amounts of data can share one E2")
   parser.add_argument("--refine-steps", type=int, default=0)
   parser.add_argument("--mesh-resolution", type=int, default=64)
   args = parser.parse_args()
@@ -133,7 +141,7 @@ def main():
                         size=dc.image_size, seed=dc.seed, progress=False)
   cache = pathlib.Path(args.cache).absolute()
   config.identity.encoder_dir = str(_identity_encoder(
-      "identity_synthetic", dc, cache))
+      "identity_synthetic", dc, cache, identities=args.encoder_identities))
   config.identity.judge_dir = str(_identity_encoder(
       "identity_judge", dc, cache, own_identities=True))
   if args.minutes:
@@ -157,6 +165,7 @@ def main():
   for name, figure in figures.items():  # truth above model, per identity
     export.write_png(workdir / "eval" / f"views_{name}.png", figure, 3)
   line = dict(bench="quality", config=args.config, overrides=args.set,
+              encoder_identities=args.encoder_identities,
               minutes=args.minutes, train_sec=round(train_s, 1),
               sec_per_step=round(train_s / max(steps, 1), 3),
               eval_sec=round(time.perf_counter() - start, 1), steps=steps,
