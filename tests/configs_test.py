@@ -1,0 +1,43 @@
+"""The named configs hold what their measured rows ran."""
+
+import json
+import pathlib
+import runpy
+
+from absl.testing import absltest
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+
+
+def _config(name):
+  return runpy.run_path(str(REPO / "configs" / name))["get_config"]()
+
+
+def _set(config, item):
+  key, value = item.split("=", 1)
+  *sections, name = key.split(".")
+  for section in sections:
+    config = config[section]
+  config[name] = type(config[name])(json.loads(value))
+
+
+class SmallCpu64Test(absltest.TestCase):
+
+  def test_is_the_demo_with_the_hour_rows_overrides(self):
+    # The row's own JSON line names what it changed in the demo config;
+    # the named config must be exactly that, apart from the training
+    # budget and what training logs.
+    rows = (REPO / "experiments/2026-11-30_quality/results_data_64.jsonl")
+    row = json.loads(rows.read_text().splitlines()[0])
+    self.assertEqual(row["row"], "H64_ids1536")
+    expected = _config("small_cpu.py")
+    for item in row["overrides"]:
+      if not item.startswith(("log.", "seed=")):
+        _set(expected, item)
+    expected.train.update(num_steps=10 ** 9, max_minutes=row["minutes"])
+    actual = _config("small_cpu64.py")
+    self.assertEqual(actual.to_dict(), expected.to_dict())
+
+
+if __name__ == "__main__":
+  absltest.main()
