@@ -13,12 +13,9 @@ def _config(name):
   return runpy.run_path(str(REPO / "configs" / name))["get_config"]()
 
 
-def _set(config, item):
-  key, value = item.split("=", 1)
-  *sections, name = key.split(".")
-  for section in sections:
-    config = config[section]
-  config[name] = type(config[name])(json.loads(value))
+# The overrides as bench_quality.py applied them to the row.
+_override = runpy.run_path(
+    str(REPO / "experiments" / "bench_quality.py"))["_override"]
 
 
 class SmallCpu64Test(absltest.TestCase):
@@ -33,7 +30,7 @@ class SmallCpu64Test(absltest.TestCase):
     expected = _config("small_cpu.py")
     for item in row["overrides"]:
       if not item.startswith(("log.", "seed=")):
-        _set(expected, item)
+        _override(expected, item)
     expected.train.update(num_steps=10 ** 9, max_minutes=row["minutes"])
     actual = _config("small_cpu64.py")
     self.assertEqual(actual.to_dict(), expected.to_dict())

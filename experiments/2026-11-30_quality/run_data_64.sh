@@ -4,7 +4,9 @@
 # scale 1) on 1536 training identities instead of 384, with the same E2
 # (pretrained on the first 384, as every other row's), seed 0, held-out
 # metrics every 200 steps as P1_64px_density1's, alone on the two cores. The
-# checkpoint is then scored after the demo's refinement and tuning.
+# checkpoint is then scored after the demo's refinement and tuning, and four
+# of its prior's meshes are exported and drawn from five yaws
+# ($run/prior_meshes/meshes.png).
 # Usage: experiments/2026-11-30_quality/run_data_64.sh > rows.jsonl
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -23,3 +25,16 @@ step=$(ls $run/eval | sed -n 's/^metrics_step\([0-9]*\)_refine100_tune.json$/\1/
     $run/eval/metrics_step${step}_refine100.json
 .venv/bin/python $table --row ${name}_refine100_tune \
     $run/eval/metrics_step${step}_refine100_tune.json
+.venv/bin/jaxface export-mesh --workdir $run --out $run/prior_meshes \
+    --seed 0 --num-faces 4 --mesh-resolution 96 > /dev/null
+.venv/bin/python - $run <<'PY'
+import json, pathlib, sys
+import imageio.v3 as iio
+import ml_collections
+sys.path.insert(0, "experiments")
+import demo_report
+run = pathlib.Path(sys.argv[1])
+config = ml_collections.ConfigDict(json.loads((run / "config.json").read_text()))
+iio.imwrite(run / "prior_meshes" / "meshes.png",
+            demo_report.mesh_strip(run / "prior_meshes", config))
+PY
