@@ -28,6 +28,7 @@ import jax
 from jaxface import evaluate
 from jaxface import export
 from jaxface import identity_pretrain
+from jaxface import checkpoint as checkpoint_lib
 from jaxface import train
 from jaxface import workdir as workdir_lib
 from jaxface.data import synthetic_faces
@@ -152,6 +153,12 @@ def main():
   workdir = pathlib.Path(args.workdir or REPO / "runs" / "quality" /
                          time.strftime("%Y%m%d-%H%M%S"))
 
+  # A run continued from its own checkpoint: train_sec and sec_per_step
+  # then cover the steps this call ran, not the whole run.
+  ckpt_dir = workdir / workdir_lib.CHECKPOINT_DIR
+  resumed_from = (checkpoint_lib.Checkpointer(
+      ckpt_dir, config.ckpt, read_only=True).latest_step()
+                  if ckpt_dir.is_dir() else None) or 0
   start = time.perf_counter()
   state = train.train_and_evaluate(config, workdir)
   train_s = time.perf_counter() - start
@@ -167,7 +174,8 @@ def main():
   line = dict(bench="quality", config=args.config, overrides=args.set,
               encoder_identities=args.encoder_identities,
               minutes=args.minutes, train_sec=round(train_s, 1),
-              sec_per_step=round(train_s / max(steps, 1), 3),
+              resumed_from_step=resumed_from,
+              sec_per_step=round(train_s / max(steps - resumed_from, 1), 3),
               eval_sec=round(time.perf_counter() - start, 1), steps=steps,
               images_seen=steps * config.train.batch_size,
               workdir=str(workdir), **_machine(), **results)

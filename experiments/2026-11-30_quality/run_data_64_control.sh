@@ -6,8 +6,9 @@
 # Its first 800 steps are P1_64px_density1's (the same config and seed; run
 # "On an accelerator", run_solid_64.sh): where that run is here, this one
 # resumes from its step-800 checkpoint (a resumed run equals an
-# uninterrupted one: tests/train_test.py), so its train_sec and
-# sec_per_step cover steps 800 to 1833 only.
+# uninterrupted one: tests/train_test.py), so its train_sec covers steps
+# 800 to 1833 only. (The recorded row's sec_per_step, printed before
+# bench_quality.py recorded resumed_from_step, divides that by all 1833.)
 # Usage: experiments/2026-11-30_quality/run_data_64_control.sh > rows.jsonl
 set -euo pipefail
 cd "$(dirname "$0")/../.."

@@ -6,7 +6,9 @@
 # the learning rates are constant and a resumed run equals an uninterrupted
 # one: tests/train_test.py), with held-out metrics every 200 steps, to put
 # beside the logged curve of H64_ids1536 at the same steps. Its train_sec
-# and sec_per_step cover the continued steps only.
+# covers the continued steps only (the recorded row's sec_per_step,
+# printed before bench_quality.py recorded resumed_from_step, divides it
+# by all 1200).
 # Usage: experiments/2026-11-30_quality/run_feat32_64_steps.sh > rows.jsonl
 set -euo pipefail
 cd "$(dirname "$0")/../.."
