@@ -11,7 +11,6 @@
 # Usage: experiments/2026-11-30_quality/run_feat32_64.sh > rows.jsonl
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-table=experiments/2026-11-30_quality/table.py
 name=H64_feat32
 run=runs/quality/$name
 .venv/bin/python experiments/bench_quality.py --config configs/small_cpu.py \
@@ -20,23 +19,4 @@ run=runs/quality/$name
     --set render.feature_size=32 \
     --encoder-identities 384 --set log.eval_every_steps=200 --set seed=0 \
     2>/dev/null | grep '^{' | sed "s/^{/{\"row\": \"$name\", /"
-.venv/bin/jaxface evaluate --workdir $run --refine-steps 100 \
-    --tune-generator --every-stage --mesh-resolution 0 > /dev/null
-step=$(ls $run/eval | sed -n 's/^metrics_step\([0-9]*\)_refine100_tune.json$/\1/p')
-.venv/bin/python $table --row ${name}_refine100 \
-    $run/eval/metrics_step${step}_refine100.json
-.venv/bin/python $table --row ${name}_refine100_tune \
-    $run/eval/metrics_step${step}_refine100_tune.json
-.venv/bin/jaxface export-mesh --workdir $run --out $run/prior_meshes \
-    --seed 0 --num-faces 4 --mesh-resolution 96 > /dev/null
-.venv/bin/python - $run <<'PY'
-import json, pathlib, sys
-import imageio.v3 as iio
-import ml_collections
-sys.path.insert(0, "experiments")
-import demo_report
-run = pathlib.Path(sys.argv[1])
-config = ml_collections.ConfigDict(json.loads((run / "config.json").read_text()))
-iio.imwrite(run / "prior_meshes" / "meshes.png",
-            demo_report.mesh_strip(run / "prior_meshes", config))
-PY
+experiments/2026-11-30_quality/score_hour.sh $run $name
