@@ -25,10 +25,10 @@ import time
 
 import jax
 
+from jaxface import checkpoint as checkpoint_lib
 from jaxface import evaluate
 from jaxface import export
 from jaxface import identity_pretrain
-from jaxface import checkpoint as checkpoint_lib
 from jaxface import train
 from jaxface import workdir as workdir_lib
 from jaxface.data import synthetic_faces
@@ -156,9 +156,10 @@ def main():
   # A run continued from its own checkpoint: train_sec and sec_per_step
   # then cover the steps this call ran, not the whole run.
   ckpt_dir = workdir / workdir_lib.CHECKPOINT_DIR
-  resumed_from = (checkpoint_lib.Checkpointer(
-      ckpt_dir, config.ckpt, read_only=True).latest_step()
-                  if ckpt_dir.is_dir() else None) or 0
+  resumed_from = 0
+  if ckpt_dir.is_dir():
+    resumed_from = checkpoint_lib.Checkpointer(
+        ckpt_dir, config.ckpt, read_only=True).latest_step() or 0
   start = time.perf_counter()
   state = train.train_and_evaluate(config, workdir)
   train_s = time.perf_counter() - start
