@@ -110,7 +110,10 @@ def get_config(arg=None):
   )
   # Stage 5: neural renderer (GIRAFFE: n_feat 128 at 64x64, RGB skips
   # blurred after each bilinear upsampling).
-  config.neural_renderer = dict(num_features=128, min_features=32, blur=True)
+  # upsample: how each block doubles its feature maps, "nearest" (GIRAFFE)
+  # or "bilinear".
+  config.neural_renderer = dict(num_features=128, min_features=32, blur=True,
+                                upsample="nearest")
   # Stage 6: discriminator and losses.
   config.disc = dict(
       kind="dcgan",

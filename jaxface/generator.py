@@ -67,6 +67,8 @@ class Generator(nnx.Module):
         ("field.background", fc.background, BACKGROUNDS),
         ("field.frame", fc.frame, camera_lib.FIELD_FRAMES),
         ("field.plane_upsample", fc.plane_upsample, field.PLANE_UPSAMPLES),
+        ("neural_renderer.upsample", config.neural_renderer.upsample,
+         tuple(neural_renderer.UPSAMPLES)),
         ("render.yaw", rc.yaw, YAW_MODES),
         ("render.depth_sampling", rc.depth_sampling,
          rays_lib.DEPTH_SAMPLINGS),
@@ -129,7 +131,8 @@ class Generator(nnx.Module):
     self.renderer = neural_renderer.NeuralRenderer(
         feature_dim=fc.feature_dim, num_features=nc.num_features,
         min_features=nc.min_features, input_size=rc.feature_size,
-        output_size=config.data.image_size, use_blur=nc.blur, rngs=rngs)
+        output_size=config.data.image_size, use_blur=nc.blur,
+        upsample=nc.upsample, rngs=rngs)
 
   def _object(self, points, directions, latents, noise=None,
               tolerance=0.0):

@@ -4,6 +4,11 @@ GIRAFFE's design: each block doubles the resolution with nearest-neighbour
 upsampling and a 3x3 conv, halving channels; an RGB image is accumulated
 through bilinear-upsampled (and, in GIRAFFE, blurred) skip connections from
 every block, and a sigmoid maps it to [0, 1].
+
+``upsample="bilinear"`` (jaxface's option) doubles the feature maps by
+interpolation instead: with nearest doubling the renderer can keep the
+feature image's pixels as visible blocks (a plaid with the period of the
+feature pixels in the 64x64 renders made from 16x16 features).
 """
 
 import math
@@ -25,6 +30,9 @@ def upsample_bilinear(x: jax.Array) -> jax.Array:
   """
   b, h, w, c = x.shape
   return jax.image.resize(x, (b, 2 * h, 2 * w, c), method="bilinear")
+
+
+UPSAMPLES = {"nearest": upsample_nearest, "bilinear": upsample_bilinear}
 
 
 def blur(x: jax.Array) -> jax.Array:
@@ -50,12 +58,17 @@ class NeuralRenderer(nnx.Module):
 
   def __init__(self, *, feature_dim: int, num_features: int, min_features: int,
                input_size: int, output_size: int, use_blur: bool = False,
-               rngs: nnx.Rngs):
+               upsample: str = "nearest", rngs: nnx.Rngs):
     num_blocks = int(math.log2(max(output_size // input_size, 1)))
     if output_size < input_size or input_size * 2 ** num_blocks != output_size:
       raise ValueError(
           f"output_size {output_size} is not input_size {input_size} times a "
           "power of two")
+    if upsample not in UPSAMPLES:
+      raise ValueError(f"unknown neural_renderer.upsample {upsample!r}; "
+                       f"one of {list(UPSAMPLES)}")
+    # How the feature maps are doubled (the RGB skips are always bilinear).
+    self.upsample = upsample
     # GIRAFFE blurs the RGB image after each bilinear upsampling.
     self.use_blur = bool(use_blur)
     self.conv_in = nnx.data(
@@ -88,6 +101,6 @@ class NeuralRenderer(nnx.Module):
       rgb = upsample_bilinear(rgb)
       if self.use_blur:
         rgb = blur(rgb)
-      net = jax.nn.leaky_relu(block(upsample_nearest(net)), 0.2)
+      net = jax.nn.leaky_relu(block(UPSAMPLES[self.upsample](net)), 0.2)
       rgb = rgb + self.to_rgb[i + 1](net)
     return jax.nn.sigmoid(rgb.astype(jnp.float32))

@@ -58,7 +58,7 @@ ADDED_ENTRIES = {
     "render": dict(depth_sampling="bins", yaw="camera", pixel_grid="centres",
                    density_noise=0.0, pixel_jitter=False,
                    density_scale=1.0),
-    "neural_renderer": dict(blur=False),
+    "neural_renderer": dict(blur=False, upsample="nearest"),
     "disc": dict(use_bias=True, input_range=(-1.0, 1.0)),
     "train": dict(update_order="d_then_g", compute_dtype="float32",
                   ynn_convolutions=True),

@@ -88,6 +88,11 @@ class CommandLineConfigTest(absltest.TestCase):
              "--config.field.plane_upsample=cubic"),
         r"unknown field.plane_upsample 'cubic'; one of \['nearest', "
         r"'bilinear'\]", returncode=1)
+    self.assertOneLineError(
+        _cli("train", "--config=configs/tiny.py", "--workdir", workdir,
+             "--config.neural_renderer.upsample=cubic"),
+        r"unknown neural_renderer.upsample 'cubic'; one of \['nearest', "
+        r"'bilinear'\]", returncode=1)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,8 @@ from jaxface import neural_renderer
 from tests import testing_utils
 
 
-def _renderer(input_size, output_size, feature_dim=8, num_features=16):
+def _renderer(input_size, output_size, feature_dim=8, num_features=16,
+              upsample="nearest"):
   """A renderer with random parameters drawn in numpy.
 
   The properties tested hold for any parameters; filling the abstract module
@@ -23,6 +24,7 @@ def _renderer(input_size, output_size, feature_dim=8, num_features=16):
           min_features=8,
           input_size=input_size,
           output_size=output_size,
+          upsample=upsample,
           rngs=nnx.Rngs(0),
       ),
       seed=0,
@@ -97,6 +99,25 @@ class NeuralRendererTest(parameterized.TestCase):
           output_size=8,
           rngs=nnx.Rngs(0),
       )
+
+  def test_feature_upsampling_is_the_only_difference(self):
+    nearest = _renderer(4, 16)
+    bilinear = _renderer(4, 16, upsample="bilinear")
+    # Same parameters, so one checkpoint serves both.
+    chex.assert_trees_all_equal(nnx.state(nearest, nnx.Param),
+                                nnx.state(bilinear, nnx.Param))
+    # A constant feature image doubles to the same maps either way (one
+    # block: after a zero-padded conv the maps are no longer constant).
+    constant = np.ones((2, 4, 4, 8), np.float32)
+    np.testing.assert_allclose(
+        _render(_renderer(4, 8, upsample="bilinear"), constant),
+        _render(_renderer(4, 8), constant), atol=1e-6)
+    varied = _features(4, 4)
+    self.assertGreater(
+        np.abs(np.asarray(_render(bilinear, varied))
+               - np.asarray(_render(nearest, varied))).max(), 1e-3)
+    with self.assertRaisesRegex(ValueError, "neural_renderer.upsample 'cubic'"):
+      _renderer(4, 16, upsample="cubic")
 
   def test_upsampling_helpers(self):
     x = np.arange(2 * 2 * 3 * 1, dtype=np.float32).reshape(2, 2, 3, 1)
