@@ -1,9 +1,8 @@
 #!/usr/bin/env bash
 # A row of README.md, "Larger codes, and bilinear feature upsampling, at
-# 64x64": H64_ids1536 (run_data_64.sh:
-# the demo config at 64x64, the object's density scale 1, 1536 training
-# identities, E2 pretrained on the first 384, seed 0, held-out metrics every
-# 200 steps) with shape and appearance codes of 128 dimensions instead of 64
+# 64x64": H64_ids1536 (run_data_64.sh: the demo config at 64x64, the
+# object's density scale 1, 1536 training identities, E2 pretrained on the
+# first 384, seed 0, held-out metrics every 200 steps) with shape and appearance codes of 128 dimensions instead of 64
 # (GIRAFFE's are 256). A step budget of H64_ids1536's 1833 steps, so the
 # figures do not depend on what else shares the cores; the step's cost is
 # measured apart (bench_train_step.py). The checkpoint is then scored after
