@@ -79,6 +79,10 @@ def get_config(arg=None):
       # remove the grid from tuned faces (experiments/2026-11-30_quality,
       # "Smooth plane upsampling").
       plane_upsample="nearest",
+      # "input" or "film": the shape code enters the plane generator only as
+      # its first 4x4 map, or also scales and shifts every level's channels
+      # (see field.TriPlaneField).
+      plane_conditioning="input",
       # Axes the fields read points in: "giraffe" (z up, as the official
       # checkpoints) or "jaxface" (this world's; runs written before).
       frame="giraffe",

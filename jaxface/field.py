@@ -22,6 +22,10 @@ from jaxface import layers
 _PLANE_BASE = 4
 # How the tri-plane generator doubles its feature maps between convolutions.
 PLANE_UPSAMPLES = ("nearest", "bilinear")
+# Where the shape code enters the tri-plane generator: "input" (its first
+# 4x4 map only) or "film" (also a per-channel scale and shift of every
+# level's convolution).
+PLANE_CONDITIONINGS = ("input", "film")
 
 
 def positional_encoding(x: jax.Array, num_freqs: int) -> jax.Array:
@@ -232,12 +236,23 @@ class TriPlaneField(nnx.Module):
   repeats each texel 2x2 (the original choice), so a 3x3 conv is all that
   smooths each level's blocks; "bilinear" interpolates, so no level leaves
   a block grid in the planes.
+
+  ``plane_conditioning="film"`` lets the shape code act on every level, as
+  the styles of EG3D's StyleGAN2 backbone do: each level's conv output is
+  scaled by ``1 + gamma(z_shape)`` and shifted by ``beta(z_shape)`` per
+  channel (FiLM; a linear map of the code per level), before its
+  activation. With "input" (the original) the code enters only as the
+  first 4x4 map, and finer levels can only elaborate what it set there.
+  StyleGAN2 modulates the conv weights and normalises them (demodulation)
+  instead; with three or four levels, FiLM's unnormalised scale is the
+  simpler equivalent. Density still depends on the shape code alone.
   """
 
   def __init__(self, *, plane_size: int, plane_channels: int,
                plane_width: int, hidden: int, view_freqs: int,
                z_shape_dim: int, z_app_dim: int, feature_dim: int,
-               rngs: nnx.Rngs, plane_upsample: str = "nearest"):
+               rngs: nnx.Rngs, plane_upsample: str = "nearest",
+               plane_conditioning: str = "input"):
     levels = int(round(math.log2(plane_size / _PLANE_BASE)))
     if plane_size < _PLANE_BASE or _PLANE_BASE * 2 ** levels != plane_size:
       raise ValueError(f"field.plane_size {plane_size} must be "
@@ -245,6 +260,10 @@ class TriPlaneField(nnx.Module):
     if plane_upsample not in PLANE_UPSAMPLES:
       raise ValueError(f"unknown field.plane_upsample {plane_upsample!r}; "
                        f"one of {list(PLANE_UPSAMPLES)}")
+    if plane_conditioning not in PLANE_CONDITIONINGS:
+      raise ValueError(f"unknown field.plane_conditioning "
+                       f"{plane_conditioning!r}; one of "
+                       f"{list(PLANE_CONDITIONINGS)}")
     self.plane_upsample = plane_upsample
     self.plane_width = plane_width
     self.view_freqs = view_freqs
@@ -264,14 +283,24 @@ class TriPlaneField(nnx.Module):
         nnx.Linear(3 * 2 * view_freqs, hidden, rngs=rngs)
         if view_freqs > 0 else None)
     self.feature_out = nnx.Linear(hidden, feature_dim, rngs=rngs)
+    # Per level, [scale, shift] from the shape code, made last so that the
+    # other layers draw the same initial weights as with "input"; zero
+    # biases, so a zero code leaves each level as "input" would.
+    self.plane_films = nnx.data(
+        nnx.List([nnx.Linear(z_shape_dim, 2 * plane_width, rngs=rngs)
+                  for _ in range(levels)])
+        if plane_conditioning == "film" else None)
 
   def planes(self, z_shape: jax.Array) -> jax.Array:
     """[batch, z_shape_dim] -> [batch, 3, plane_size, plane_size, c]."""
     net = self.fc_planes(z_shape).reshape(
         z_shape.shape[0], _PLANE_BASE, _PLANE_BASE, self.plane_width)
-    for conv in self.plane_convs:
-      net = upsample2x(net, self.plane_upsample)
-      net = jax.nn.leaky_relu(conv(net), 0.2)
+    for level, conv in enumerate(self.plane_convs):
+      net = conv(upsample2x(net, self.plane_upsample))
+      if self.plane_films is not None:
+        scale, shift = jnp.split(self.plane_films[level](z_shape), 2, -1)
+        net = net * (1.0 + scale[:, None, None]) + shift[:, None, None]
+      net = jax.nn.leaky_relu(net, 0.2)
     planes = self.to_planes(net)
     b, r, _, c3 = planes.shape
     return planes.reshape(b, r, r, 3, c3 // 3).transpose(0, 3, 1, 2, 4)

@@ -67,6 +67,8 @@ class Generator(nnx.Module):
         ("field.background", fc.background, BACKGROUNDS),
         ("field.frame", fc.frame, camera_lib.FIELD_FRAMES),
         ("field.plane_upsample", fc.plane_upsample, field.PLANE_UPSAMPLES),
+        ("field.plane_conditioning", fc.plane_conditioning,
+         field.PLANE_CONDITIONINGS),
         ("neural_renderer.upsample", config.neural_renderer.upsample,
          tuple(neural_renderer.UPSAMPLES)),
         ("render.yaw", rc.yaw, YAW_MODES),
@@ -113,7 +115,8 @@ class Generator(nnx.Module):
           plane_width=fc.plane_width, hidden=fc.hidden,
           view_freqs=fc.view_freqs, z_shape_dim=fc.z_shape_dim,
           z_app_dim=fc.z_app_dim, feature_dim=fc.feature_dim,
-          plane_upsample=fc.plane_upsample, rngs=rngs)
+          plane_upsample=fc.plane_upsample,
+          plane_conditioning=fc.plane_conditioning, rngs=rngs)
     self.background_kind = fc.background
     self.background = nnx.data(None)
     if fc.background == "volume":

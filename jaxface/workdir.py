@@ -54,7 +54,7 @@ ADDED_ENTRIES = {
     "field": dict(frame="jaxface", downscale=1.0, bg_pos_freqs=10,
                   bg_downscale=12.0, kind="mlp", plane_size=32,
                   plane_channels=32, plane_width=64,
-                  plane_upsample="nearest"),
+                  plane_upsample="nearest", plane_conditioning="input"),
     "render": dict(depth_sampling="bins", yaw="camera", pixel_grid="centres",
                    density_noise=0.0, pixel_jitter=False,
                    density_scale=1.0),

@@ -90,6 +90,12 @@ class CommandLineConfigTest(absltest.TestCase):
         r"'bilinear'\]", returncode=1)
     self.assertOneLineError(
         _cli("train", "--config=configs/tiny.py", "--workdir", workdir,
+             "--config.field.kind=triplane",
+             "--config.field.plane_conditioning=style"),
+        r"unknown field.plane_conditioning 'style'; one of \['input', "
+        r"'film'\]", returncode=1)
+    self.assertOneLineError(
+        _cli("train", "--config=configs/tiny.py", "--workdir", workdir,
              "--config.neural_renderer.upsample=cubic"),
         r"unknown neural_renderer.upsample 'cubic'; one of \['nearest', "
         r"'bilinear'\]", returncode=1)

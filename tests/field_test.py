@@ -158,13 +158,14 @@ def _bilinear_reference(plane, x, y):
           + (1 - fx) * fy * plane[r0 + 1, c0] + fx * fy * plane[r0 + 1, c0 + 1])
 
 
-def _make_triplane(view_freqs=2, plane_size=8, plane_upsample="nearest"):
+def _make_triplane(view_freqs=2, plane_size=8, plane_upsample="nearest",
+                   plane_conditioning="input"):
   return testing_utils.random_module(
       lambda: field.TriPlaneField(
           plane_size=plane_size, plane_channels=5, plane_width=6, hidden=16,
           view_freqs=view_freqs, z_shape_dim=_Z_SHAPE, z_app_dim=_Z_APP,
           feature_dim=_FEATURES, plane_upsample=plane_upsample,
-          rngs=nnx.Rngs(0)))
+          plane_conditioning=plane_conditioning, rngs=nnx.Rngs(0)))
 
 
 def _upsample_reference(maps):
@@ -333,6 +334,50 @@ class TriPlaneFieldTest(absltest.TestCase):
     self.assertTrue(_differs(planes(bilinear), planes(nearest)))
     with self.assertRaisesRegex(ValueError, "plane_upsample 'cubic'"):
       _make_triplane(plane_upsample="cubic")
+
+
+  def test_film_conditioning_reaches_every_level(self):
+    z_shape, z_shape2 = _inputs()[2], _inputs(seed=1)[2]
+    planes = lambda f, z: np.asarray(nnx.jit(lambda m, z: m.planes(z))(f, z))
+    # Initialised as in training (not random_module, whose draws follow
+    # the sorted parameter paths), so the init order is what is checked.
+    make = lambda conditioning: field.TriPlaneField(
+        plane_size=16, plane_channels=5, plane_width=6, hidden=16,
+        view_freqs=2, z_shape_dim=_Z_SHAPE, z_app_dim=_Z_APP,
+        feature_dim=_FEATURES, plane_conditioning=conditioning,
+        rngs=nnx.Rngs(0))
+    plain, film = make("input"), make("film")
+    # The other layers start from the same weights (same seed) ...
+    chex.assert_trees_all_equal(
+        nnx.state(plain, nnx.Param),
+        nnx.state(film, nnx.Param).filter(
+            lambda path, _: path[0] != "plane_films"))
+    self.assertTrue(_differs(planes(film, z_shape), planes(plain, z_shape)))
+    # ... and with the scales and shifts zeroed, the planes are the same.
+    neutral = make("film")
+    for film_layer in neutral.plane_films:
+      film_layer.kernel[...] = 0.0
+      film_layer.bias[...] = 0.0
+    np.testing.assert_allclose(planes(neutral, z_shape),
+                               planes(plain, z_shape), atol=1e-6)
+    # With the code cut from the first 4x4 map, only FiLM carries it.
+    for f in (plain, film):
+      f.fc_planes.kernel[...] = 0.0
+    np.testing.assert_array_equal(planes(plain, z_shape),
+                                  planes(plain, z_shape2))
+    self.assertTrue(_differs(planes(film, z_shape), planes(film, z_shape2)))
+
+  def test_film_density_ignores_appearance_and_view(self):
+    f = _make_triplane(plane_conditioning="film")
+    points, dirs, z_shape, z_app = _inputs()
+    _, dirs2, z_shape2, z_app2 = _inputs(seed=1)
+    density, _ = _apply(f, points, dirs, z_shape, z_app)
+    np.testing.assert_array_equal(
+        _apply(f, points, dirs2, z_shape, z_app2)[0], density)
+    self.assertTrue(_differs(_apply(f, points, dirs, z_shape2, z_app)[0],
+                             density))
+    with self.assertRaisesRegex(ValueError, "plane_conditioning 'style'"):
+      _make_triplane(plane_conditioning="style")
 
 
 class BackgroundFieldTest(absltest.TestCase):
