@@ -21,7 +21,7 @@ from jaxface import layers
 # Side of the tri-plane generator's first feature map.
 _PLANE_BASE = 4
 # How the tri-plane generator doubles its feature maps between convolutions.
-PLANE_UPSAMPLES = ("nearest", "bilinear")
+PLANE_UPSAMPLES = tuple(layers.UPSAMPLES)
 # Where the shape code enters the tri-plane generator: "input" (its first
 # 4x4 map only) or "film" (also a per-channel scale and shift of every
 # level's convolution).
@@ -197,21 +197,6 @@ def sample_planes(planes: jax.Array, points: jax.Array) -> jax.Array:
   return total
 
 
-def upsample2x(maps: jax.Array, method: str) -> jax.Array:
-  """[b, r, r, c] -> [b, 2r, 2r, c], each texel repeated or interpolated.
-
-  ``method`` is one of ``PLANE_UPSAMPLES`` (checked where the field is
-  built).
-
-  "bilinear" places the new texels at the old grid's quarter points (pixel
-  centres, half-pixel offset) and clamps at the edges.
-  """
-  if method == "nearest":
-    return jnp.repeat(jnp.repeat(maps, 2, axis=1), 2, axis=2)
-  b, r, _, c = maps.shape
-  return jax.image.resize(maps, (b, 2 * r, 2 * r, c), "bilinear")
-
-
 class TriPlaneField(nnx.Module):
   """An EG3D-style tri-plane field with ``FeatureField``'s interface.
 
@@ -296,7 +281,7 @@ class TriPlaneField(nnx.Module):
     net = self.fc_planes(z_shape).reshape(
         z_shape.shape[0], _PLANE_BASE, _PLANE_BASE, self.plane_width)
     for level, conv in enumerate(self.plane_convs):
-      net = conv(upsample2x(net, self.plane_upsample))
+      net = conv(layers.UPSAMPLES[self.plane_upsample](net))
       if self.plane_films is not None:
         scale, shift = jnp.split(self.plane_films[level](z_shape), 2, -1)
         net = net * (1.0 + scale[:, None, None]) + shift[:, None, None]

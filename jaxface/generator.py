@@ -19,6 +19,7 @@ from flax import nnx
 from jaxface import camera as camera_lib
 from jaxface import errors
 from jaxface import field
+from jaxface import layers
 from jaxface import neural_renderer
 from jaxface import rays as rays_lib
 from jaxface import structs
@@ -70,7 +71,7 @@ class Generator(nnx.Module):
         ("field.plane_conditioning", fc.plane_conditioning,
          field.PLANE_CONDITIONINGS),
         ("neural_renderer.upsample", config.neural_renderer.upsample,
-         tuple(neural_renderer.UPSAMPLES)),
+         tuple(layers.UPSAMPLES)),
         ("render.yaw", rc.yaw, YAW_MODES),
         ("render.depth_sampling", rc.depth_sampling,
          rays_lib.DEPTH_SAMPLINGS),

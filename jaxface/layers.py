@@ -1,5 +1,8 @@
 """Building blocks shared by the networks: convs, residual trunks, norms.
 
+``UPSAMPLES`` names the two ways the generator's 2D stacks (the tri-plane
+generator and the neural renderer) double their feature maps.
+
 ``Conv`` is a conv layer whose second derivatives are fast (for the R1
 penalty); ``ResidualDownBlock`` and ``ResidualTrunk`` build the residual
 discriminator and the encoders E1 and Q from it.
@@ -167,6 +170,24 @@ def num_down_blocks(size: int) -> int:
     raise ValueError(f"network input size must be a power of two >= 4, got "
                      f"{size}")
   return int(math.log2(size)) - 2
+
+
+def upsample_nearest(x: jax.Array) -> jax.Array:
+  """[batch, h, w, c] -> [batch, 2h, 2w, c], each pixel repeated 2x2."""
+  return jnp.repeat(jnp.repeat(x, 2, axis=1), 2, axis=2)
+
+
+def upsample_bilinear(x: jax.Array) -> jax.Array:
+  """[batch, h, w, c] -> [batch, 2h, 2w, c], interpolated.
+
+  New pixels at the old grid's quarter points (half-pixel centres, as
+  PyTorch's ``align_corners=False``); borders repeat the edge value.
+  """
+  b, h, w, c = x.shape
+  return jax.image.resize(x, (b, 2 * h, 2 * w, c), method="bilinear")
+
+
+UPSAMPLES = {"nearest": upsample_nearest, "bilinear": upsample_bilinear}
 
 
 def l2_normalize(x: jax.Array, axis: int = -1,

@@ -17,22 +17,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-
-def upsample_nearest(x: jax.Array) -> jax.Array:
-  """[batch, h, w, c] -> [batch, 2h, 2w, c]."""
-  return jnp.repeat(jnp.repeat(x, 2, axis=1), 2, axis=2)
-
-
-def upsample_bilinear(x: jax.Array) -> jax.Array:
-  """[batch, h, w, c] -> [batch, 2h, 2w, c], half-pixel centres.
-
-  As PyTorch's ``align_corners=False``: borders repeat the edge value.
-  """
-  b, h, w, c = x.shape
-  return jax.image.resize(x, (b, 2 * h, 2 * w, c), method="bilinear")
-
-
-UPSAMPLES = {"nearest": upsample_nearest, "bilinear": upsample_bilinear}
+from jaxface import layers
 
 
 def blur(x: jax.Array) -> jax.Array:
@@ -64,9 +49,9 @@ class NeuralRenderer(nnx.Module):
       raise ValueError(
           f"output_size {output_size} is not input_size {input_size} times a "
           "power of two")
-    if upsample not in UPSAMPLES:
+    if upsample not in layers.UPSAMPLES:
       raise ValueError(f"unknown neural_renderer.upsample {upsample!r}; "
-                       f"one of {list(UPSAMPLES)}")
+                       f"one of {list(layers.UPSAMPLES)}")
     # How the feature maps are doubled (the RGB skips are always bilinear).
     self.upsample = upsample
     # GIRAFFE blurs the RGB image after each bilinear upsampling.
@@ -98,9 +83,10 @@ class NeuralRenderer(nnx.Module):
     net = features if self.conv_in is None else self.conv_in(features)
     rgb = self.to_rgb[0](features)
     for i, block in enumerate(self.blocks):
-      rgb = upsample_bilinear(rgb)
+      rgb = layers.upsample_bilinear(rgb)
       if self.use_blur:
         rgb = blur(rgb)
-      net = jax.nn.leaky_relu(block(UPSAMPLES[self.upsample](net)), 0.2)
+      net = layers.UPSAMPLES[self.upsample](net)
+      net = jax.nn.leaky_relu(block(net), 0.2)
       rgb = rgb + self.to_rgb[i + 1](net)
     return jax.nn.sigmoid(rgb.astype(jnp.float32))

@@ -177,7 +177,7 @@ class NeuralRendererTest(absltest.TestCase):
 
     expected = np.einsum("ih,jw,bhwc->bijc", axis_weights(5), axis_weights(6),
                          x)
-    np.testing.assert_allclose(neural_renderer.upsample_bilinear(x), expected,
+    np.testing.assert_allclose(layers.upsample_bilinear(x), expected,
                                atol=1e-6)
 
 

@@ -119,19 +119,6 @@ class NeuralRendererTest(parameterized.TestCase):
     with self.assertRaisesRegex(ValueError, "neural_renderer.upsample 'cubic'"):
       _renderer(4, 16, upsample="cubic")
 
-  def test_upsampling_helpers(self):
-    x = np.arange(2 * 2 * 3 * 1, dtype=np.float32).reshape(2, 2, 3, 1)
-    near = np.asarray(neural_renderer.upsample_nearest(x))
-    chex.assert_shape(near, (2, 4, 6, 1))
-    np.testing.assert_array_equal(near[:, ::2, ::2], x)
-    np.testing.assert_array_equal(near[:, 1::2, 1::2], x)
-    bilinear = np.asarray(neural_renderer.upsample_bilinear(x))
-    chex.assert_shape(bilinear, (2, 4, 6, 1))
-    # Bilinear upsampling of a linear ramp keeps the ramp's mean per image.
-    np.testing.assert_allclose(
-        bilinear.mean(axis=(1, 2, 3)), x.mean(axis=(1, 2, 3)), atol=1e-5
-    )
-
 
 if __name__ == "__main__":
   absltest.main()
