@@ -313,8 +313,8 @@ class TriPlaneFieldTest(absltest.TestCase):
     # The other layers start from the same weights (same seed) ...
     chex.assert_trees_all_equal(
         nnx.state(plain, nnx.Param),
-        nnx.state(film, nnx.Param).filter(
-            lambda path, _: path[0] != "plane_films"))
+        nnx.state(film, nnx.All(nnx.Param,
+                                nnx.Not(nnx.PathContains("plane_films")))))
     self.assertTrue(_differs(planes(film, z_shape), planes(plain, z_shape)))
     # ... and with the scales and shifts zeroed, the planes are the same.
     neutral = make("film")
