@@ -228,9 +228,10 @@ class TriPlaneField(nnx.Module):
   channel (FiLM; a linear map of the code per level), before its
   activation. With "input" (the original) the code enters only as the
   first 4x4 map, and finer levels can only elaborate what it set there.
-  StyleGAN2 modulates the conv weights and normalises them (demodulation)
-  instead; with three or four levels, FiLM's unnormalised scale is the
-  simpler equivalent. Density still depends on the shape code alone.
+  StyleGAN2 instead scales each conv's input channels by the style (in
+  its weights) and normalises the result (demodulation); FiLM scales the
+  output channels, unnormalised: a simpler relative, not the same
+  operation. Density still depends on the shape code alone.
   """
 
   def __init__(self, *, plane_size: int, plane_channels: int,

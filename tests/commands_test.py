@@ -82,23 +82,20 @@ class CommandLineConfigTest(absltest.TestCase):
     # Checked where the generator is built (inside jit), after the config
     # loaded: the error must still reach the command line as one line.
     workdir = self.create_tempdir().full_path
-    self.assertOneLineError(
-        _cli("train", "--config=configs/tiny.py", "--workdir", workdir,
-             "--config.field.kind=triplane",
-             "--config.field.plane_upsample=cubic"),
-        r"unknown field.plane_upsample 'cubic'; one of \['nearest', "
-        r"'bilinear'\]", returncode=1)
-    self.assertOneLineError(
-        _cli("train", "--config=configs/tiny.py", "--workdir", workdir,
-             "--config.field.kind=triplane",
-             "--config.field.plane_conditioning=style"),
-        r"unknown field.plane_conditioning 'style'; one of \['input', "
-        r"'film'\]", returncode=1)
-    self.assertOneLineError(
-        _cli("train", "--config=configs/tiny.py", "--workdir", workdir,
-             "--config.neural_renderer.upsample=cubic"),
-        r"unknown neural_renderer.upsample 'cubic'; one of \['nearest', "
-        r"'bilinear'\]", returncode=1)
+    triplane = ("--config.field.kind=triplane",)
+    for flags, message in (
+        (triplane + ("--config.field.plane_upsample=cubic",),
+         r"unknown field.plane_upsample 'cubic'; one of \['nearest', "
+         r"'bilinear'\]"),
+        (triplane + ("--config.field.plane_conditioning=style",),
+         r"unknown field.plane_conditioning 'style'; one of \['input', "
+         r"'film'\]"),
+        (("--config.neural_renderer.upsample=cubic",),
+         r"unknown neural_renderer.upsample 'cubic'; one of \['nearest', "
+         r"'bilinear'\]")):
+      self.assertOneLineError(
+          _cli("train", "--config=configs/tiny.py", "--workdir", workdir,
+               *flags), message, returncode=1)
 
 
 if __name__ == "__main__":
