@@ -86,6 +86,11 @@ def get_config(arg=None):
       # (experiments/2026-11-30_quality, "A plane generator conditioned at
       # every level").
       plane_conditioning="input",
+      # "code" or "planes": the appearance code is one per-image bias of the
+      # feature layer (GIRAFFE's), or also makes, with the shape code,
+      # three appearance planes that each point reads (see
+      # field.TriPlaneField). Density depends on the shape code either way.
+      appearance="code",
       # Axes the fields read points in: "giraffe" (z up, as the official
       # checkpoints) or "jaxface" (this world's; runs written before).
       frame="giraffe",

@@ -26,6 +26,11 @@ PLANE_UPSAMPLES = tuple(layers.UPSAMPLES)
 # 4x4 map only) or "film" (also a per-channel scale and shift of every
 # level's convolution).
 PLANE_CONDITIONINGS = ("input", "film")
+# Where the appearance code enters the tri-plane field's features: "code"
+# (one per-image bias of the feature layer, as in GIRAFFE) or "planes"
+# (also three appearance planes, generated from both codes and read at each
+# point).
+APPEARANCES = ("code", "planes")
 
 
 def positional_encoding(x: jax.Array, num_freqs: int) -> jax.Array:
@@ -197,6 +202,73 @@ def sample_planes(planes: jax.Array, points: jax.Array) -> jax.Array:
   return total
 
 
+def _plane_levels(plane_size: int) -> int:
+  """Number of doubling convs from the 4x4 base map to ``plane_size``."""
+  levels = int(round(math.log2(max(plane_size, 1) / _PLANE_BASE)))
+  if plane_size < _PLANE_BASE or _PLANE_BASE * 2 ** levels != plane_size:
+    raise ValueError(f"field.plane_size {plane_size} must be "
+                     f"{_PLANE_BASE} times a power of two")
+  return levels
+
+
+def _generate_planes(code, fc, convs, films, to_planes, *, width: int,
+                     upsample: str) -> jax.Array:
+  """A 2D conv generator's three planes from a code.
+
+  Args:
+    code: [batch, code_dim].
+    fc: linear map of the code to the first [4, 4, width] map.
+    convs: one 3x3 conv per level, each after a 2x upsampling.
+    films: None, or per level a linear map of the code to [scale, shift].
+    to_planes: 1x1 conv to 3 * channels.
+    width: the generator's channels.
+    upsample: a name in ``layers.UPSAMPLES``.
+
+  Returns:
+    [batch, 3, size, size, channels] the xy, xz and yz planes.
+  """
+  net = fc(code).reshape(code.shape[0], _PLANE_BASE, _PLANE_BASE, width)
+  for level, conv in enumerate(convs):
+    net = conv(layers.UPSAMPLES[upsample](net))
+    if films is not None:
+      scale, shift = jnp.split(films[level](code), 2, -1)
+      net = net * (1.0 + scale[:, None, None]) + shift[:, None, None]
+    net = jax.nn.leaky_relu(net, 0.2)
+  planes = to_planes(net)
+  b, r, _, c3 = planes.shape
+  return planes.reshape(b, r, r, 3, c3 // 3).transpose(0, 3, 1, 2, 4)
+
+
+class PlaneGenerator(nnx.Module):
+  """Three feature planes from a code: [batch, code_dim] -> [b, 3, r, r, c].
+
+  The same conv stack as ``TriPlaneField``'s own (shape) generator, as a
+  module of its own: the tri-plane field's appearance planes.
+  """
+
+  def __init__(self, *, code_dim: int, plane_size: int, plane_channels: int,
+               plane_width: int, upsample: str, film: bool,
+               rngs: nnx.Rngs):
+    levels = _plane_levels(plane_size)
+    self.width = plane_width
+    self.upsample = upsample
+    self.fc = nnx.Linear(code_dim, _PLANE_BASE * _PLANE_BASE * plane_width,
+                         rngs=rngs)
+    self.convs = nnx.List([
+        layers.Conv(plane_width, plane_width, 3, padding=1, rngs=rngs)
+        for _ in range(levels)])
+    self.to_planes = layers.Conv(plane_width, 3 * plane_channels, 1,
+                                 rngs=rngs)
+    self.films = nnx.data(
+        nnx.List([nnx.Linear(code_dim, 2 * plane_width, rngs=rngs)
+                  for _ in range(levels)]) if film else None)
+
+  def __call__(self, code: jax.Array) -> jax.Array:
+    return _generate_planes(code, self.fc, self.convs, self.films,
+                            self.to_planes, width=self.width,
+                            upsample=self.upsample)
+
+
 class TriPlaneField(nnx.Module):
   """An EG3D-style tri-plane field with ``FeatureField``'s interface.
 
@@ -232,17 +304,24 @@ class TriPlaneField(nnx.Module):
   its weights) and normalises the result (demodulation); FiLM scales the
   output channels, unnormalised: a simpler relative, not the same
   operation. Density still depends on the shape code alone.
+
+  ``appearance="planes"`` gives appearance a place in space: a second
+  generator (``PlaneGenerator``, conditioned as the first) makes three
+  appearance planes from both codes; a point reads them with the shape
+  planes (one read of both) and they enter the feature layer beside the
+  per-image appearance bias. With "code" (the original, GIRAFFE's) the
+  appearance code is that bias alone, so every colour that varies over the
+  head must come from the shape planes. EG3D has one set of planes from one
+  latent for density and colour; here density still reads the shape planes
+  only, so it depends on the shape code alone.
   """
 
   def __init__(self, *, plane_size: int, plane_channels: int,
                plane_width: int, hidden: int, view_freqs: int,
                z_shape_dim: int, z_app_dim: int, feature_dim: int,
                rngs: nnx.Rngs, plane_upsample: str = "nearest",
-               plane_conditioning: str = "input"):
-    levels = int(round(math.log2(plane_size / _PLANE_BASE)))
-    if plane_size < _PLANE_BASE or _PLANE_BASE * 2 ** levels != plane_size:
-      raise ValueError(f"field.plane_size {plane_size} must be "
-                       f"{_PLANE_BASE} times a power of two")
+               plane_conditioning: str = "input", appearance: str = "code"):
+    levels = _plane_levels(plane_size)
     if plane_upsample not in PLANE_UPSAMPLES:
       raise ValueError(f"unknown field.plane_upsample {plane_upsample!r}; "
                        f"one of {list(PLANE_UPSAMPLES)}")
@@ -250,6 +329,9 @@ class TriPlaneField(nnx.Module):
       raise ValueError(f"unknown field.plane_conditioning "
                        f"{plane_conditioning!r}; one of "
                        f"{list(PLANE_CONDITIONINGS)}")
+    if appearance not in APPEARANCES:
+      raise ValueError(f"unknown field.appearance {appearance!r}; one of "
+                       f"{list(APPEARANCES)}")
     self.plane_upsample = plane_upsample
     self.plane_width = plane_width
     self.view_freqs = view_freqs
@@ -276,20 +358,23 @@ class TriPlaneField(nnx.Module):
         nnx.List([nnx.Linear(z_shape_dim, 2 * plane_width, rngs=rngs)
                   for _ in range(levels)])
         if plane_conditioning == "film" else None)
+    # Made after every other layer, for the same reason as the FiLM layers.
+    self.app_planes = nnx.data(None)
+    self.fc_app_planes = nnx.data(None)
+    if appearance == "planes":
+      self.app_planes = PlaneGenerator(
+          code_dim=z_shape_dim + z_app_dim, plane_size=plane_size,
+          plane_channels=plane_channels, plane_width=plane_width,
+          upsample=plane_upsample, film=plane_conditioning == "film",
+          rngs=rngs)
+      self.fc_app_planes = nnx.Linear(plane_channels, hidden, rngs=rngs)
 
   def planes(self, z_shape: jax.Array) -> jax.Array:
     """[batch, z_shape_dim] -> [batch, 3, plane_size, plane_size, c]."""
-    net = self.fc_planes(z_shape).reshape(
-        z_shape.shape[0], _PLANE_BASE, _PLANE_BASE, self.plane_width)
-    for level, conv in enumerate(self.plane_convs):
-      net = conv(layers.UPSAMPLES[self.plane_upsample](net))
-      if self.plane_films is not None:
-        scale, shift = jnp.split(self.plane_films[level](z_shape), 2, -1)
-        net = net * (1.0 + scale[:, None, None]) + shift[:, None, None]
-      net = jax.nn.leaky_relu(net, 0.2)
-    planes = self.to_planes(net)
-    b, r, _, c3 = planes.shape
-    return planes.reshape(b, r, r, 3, c3 // 3).transpose(0, 3, 1, 2, 4)
+    return _generate_planes(z_shape, self.fc_planes, self.plane_convs,
+                            self.plane_films, self.to_planes,
+                            width=self.plane_width,
+                            upsample=self.plane_upsample)
 
   def hidden(self, points, directions, z_shape, z_app):
     """As ``FeatureField.hidden`` (same arguments and results)."""
@@ -298,12 +383,19 @@ class TriPlaneField(nnx.Module):
     per_point = lambda x: x.reshape(x.shape[:1] + (1,) * (points.ndim - 2)
                                     + x.shape[1:])
     planes = self.planes(z_shape)
+    channels = planes.shape[-1]
+    if self.app_planes is not None:
+      # One read of both sets: the interpolation weights are the same.
+      codes = jnp.concatenate([z_shape, z_app], axis=-1)
+      planes = jnp.concatenate([planes, self.app_planes(codes)], axis=-1)
     flat = points.reshape(points.shape[0], -1, 3).astype(dtype)
     read = jax.vmap(sample_planes)(planes, flat)
     read = read.reshape(*points.shape[:-1], read.shape[-1])
-    net = jax.nn.relu(self.fc_in(read))
+    net = jax.nn.relu(self.fc_in(read[..., :channels]))
     density = self.density_out(net)[..., 0].astype(jnp.float32)
     net = self.feature_view(net) + per_point(self.fc_app(z_app))
+    if self.app_planes is not None:
+      net = net + self.fc_app_planes(read[..., channels:])
     if self.fc_view is not None and directions is not None:
       view = self.fc_view(positional_encoding(
           directions, self.view_freqs).astype(dtype))

@@ -70,6 +70,7 @@ class Generator(nnx.Module):
         ("field.plane_upsample", fc.plane_upsample, field.PLANE_UPSAMPLES),
         ("field.plane_conditioning", fc.plane_conditioning,
          field.PLANE_CONDITIONINGS),
+        ("field.appearance", fc.appearance, field.APPEARANCES),
         ("neural_renderer.upsample", config.neural_renderer.upsample,
          tuple(layers.UPSAMPLES)),
         ("render.yaw", rc.yaw, YAW_MODES),
@@ -117,7 +118,8 @@ class Generator(nnx.Module):
           view_freqs=fc.view_freqs, z_shape_dim=fc.z_shape_dim,
           z_app_dim=fc.z_app_dim, feature_dim=fc.feature_dim,
           plane_upsample=fc.plane_upsample,
-          plane_conditioning=fc.plane_conditioning, rngs=rngs)
+          plane_conditioning=fc.plane_conditioning,
+          appearance=fc.appearance, rngs=rngs)
     self.background_kind = fc.background
     self.background = nnx.data(None)
     if fc.background == "volume":

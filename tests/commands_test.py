@@ -90,6 +90,8 @@ class CommandLineConfigTest(absltest.TestCase):
         (triplane + ("--config.field.plane_conditioning=style",),
          r"unknown field.plane_conditioning 'style'; one of \['input', "
          r"'film'\]"),
+        (triplane + ("--config.field.appearance=texture",),
+         r"unknown field.appearance 'texture'; one of \['code', 'planes'\]"),
         (("--config.neural_renderer.upsample=cubic",),
          r"unknown neural_renderer.upsample 'cubic'; one of \['nearest', "
          r"'bilinear'\]")):

@@ -159,13 +159,14 @@ def _bilinear_reference(plane, x, y):
 
 
 def _make_triplane(view_freqs=2, plane_size=8, plane_upsample="nearest",
-                   plane_conditioning="input"):
+                   plane_conditioning="input", appearance="code"):
   return testing_utils.random_module(
       lambda: field.TriPlaneField(
           plane_size=plane_size, plane_channels=5, plane_width=6, hidden=16,
           view_freqs=view_freqs, z_shape_dim=_Z_SHAPE, z_app_dim=_Z_APP,
           feature_dim=_FEATURES, plane_upsample=plane_upsample,
-          plane_conditioning=plane_conditioning, rngs=nnx.Rngs(0)))
+          plane_conditioning=plane_conditioning, appearance=appearance,
+          rngs=nnx.Rngs(0)))
 
 
 class TriPlaneFieldTest(absltest.TestCase):
@@ -341,6 +342,51 @@ class TriPlaneFieldTest(absltest.TestCase):
                              density))
     with self.assertRaisesRegex(ValueError, "plane_conditioning 'style'"):
       _make_triplane(plane_conditioning="style")
+
+  def test_appearance_planes_vary_colour_over_the_head(self):
+    points, dirs, z_shape, z_app = _inputs()
+    z_app2 = _inputs(seed=1)[3]
+    # Initialised as in training, so the init order is what is checked.
+    make = lambda appearance, conditioning="input": field.TriPlaneField(
+        plane_size=8, plane_channels=5, plane_width=6, hidden=16,
+        view_freqs=2, z_shape_dim=_Z_SHAPE, z_app_dim=_Z_APP,
+        feature_dim=_FEATURES, plane_conditioning=conditioning,
+        appearance=appearance, rngs=nnx.Rngs(0))
+    code, planes = make("code"), make("planes")
+    # The other layers start from the same weights (same seed) ...
+    chex.assert_trees_all_equal(
+        nnx.state(code, nnx.Param),
+        nnx.state(planes, nnx.All(
+            nnx.Param, nnx.Not(nnx.PathContains("app_planes")),
+            nnx.Not(nnx.PathContains("fc_app_planes")))))
+    features = lambda f, za: _apply(f, points, dirs, z_shape, za)[1]
+    self.assertTrue(_differs(features(planes, z_app), features(code, z_app)))
+    # ... density still ignores the appearance code ...
+    np.testing.assert_array_equal(
+        _apply(planes, points, dirs, z_shape, z_app2)[0],
+        _apply(planes, points, dirs, z_shape, z_app)[0])
+    # ... with the planes' read zeroed, the features are "code"'s ...
+    neutral = make("planes")
+    neutral.fc_app_planes.kernel[...] = 0.0
+    neutral.fc_app_planes.bias[...] = 0.0
+    np.testing.assert_allclose(features(neutral, z_app),
+                               features(code, z_app), atol=1e-6)
+    # ... and with the per-image bias cut, only the planes carry the code.
+    for f in (code, planes):
+      f.fc_app.kernel[...] = 0.0
+    np.testing.assert_array_equal(features(code, z_app),
+                                  features(code, z_app2))
+    self.assertTrue(_differs(features(planes, z_app),
+                             features(planes, z_app2)))
+    # Under FiLM both generators are conditioned, and density still
+    # ignores appearance.
+    film = make("planes", "film")
+    self.assertLen(film.app_planes.films, len(film.plane_films))
+    np.testing.assert_array_equal(
+        _apply(film, points, dirs, z_shape, z_app2)[0],
+        _apply(film, points, dirs, z_shape, z_app)[0])
+    with self.assertRaisesRegex(ValueError, "appearance 'texture'"):
+      _make_triplane(appearance="texture")
 
 
 class BackgroundFieldTest(absltest.TestCase):
