@@ -211,6 +211,20 @@ def _plane_levels(plane_size: int) -> int:
   return levels
 
 
+def _plane_layers(code_dim: int, width: int, channels: int, levels: int,
+                  rngs: nnx.Rngs):
+  """A plane generator's layers, made in this order: (fc, convs, to_planes).
+
+  fc maps the code to the first [4, 4, width] map, each level's 3x3 conv
+  follows a 2x upsampling, and a 1x1 conv ends at 3 * channels.
+  """
+  fc = nnx.Linear(code_dim, _PLANE_BASE * _PLANE_BASE * width, rngs=rngs)
+  convs = nnx.List([layers.Conv(width, width, 3, padding=1, rngs=rngs)
+                    for _ in range(levels)])
+  to_planes = layers.Conv(width, 3 * channels, 1, rngs=rngs)
+  return fc, convs, to_planes
+
+
 def _generate_planes(code, fc, convs, films, to_planes, *, width: int,
                      upsample: str) -> jax.Array:
   """A 2D conv generator's three planes from a code.
@@ -252,13 +266,8 @@ class PlaneGenerator(nnx.Module):
     levels = _plane_levels(plane_size)
     self.width = plane_width
     self.upsample = upsample
-    self.fc = nnx.Linear(code_dim, _PLANE_BASE * _PLANE_BASE * plane_width,
-                         rngs=rngs)
-    self.convs = nnx.List([
-        layers.Conv(plane_width, plane_width, 3, padding=1, rngs=rngs)
-        for _ in range(levels)])
-    self.to_planes = layers.Conv(plane_width, 3 * plane_channels, 1,
-                                 rngs=rngs)
+    self.fc, self.convs, self.to_planes = _plane_layers(
+        code_dim, plane_width, plane_channels, levels, rngs)
     self.films = nnx.data(
         nnx.List([nnx.Linear(code_dim, 2 * plane_width, rngs=rngs)
                   for _ in range(levels)]) if film else None)
@@ -335,14 +344,8 @@ class TriPlaneField(nnx.Module):
     self.plane_upsample = plane_upsample
     self.plane_width = plane_width
     self.view_freqs = view_freqs
-    self.fc_planes = nnx.Linear(z_shape_dim,
-                                _PLANE_BASE * _PLANE_BASE * plane_width,
-                                rngs=rngs)
-    self.plane_convs = nnx.List([
-        layers.Conv(plane_width, plane_width, 3, padding=1, rngs=rngs)
-        for _ in range(levels)])
-    self.to_planes = layers.Conv(plane_width, 3 * plane_channels, 1,
-                                 rngs=rngs)
+    self.fc_planes, self.plane_convs, self.to_planes = _plane_layers(
+        z_shape_dim, plane_width, plane_channels, levels, rngs)
     self.fc_in = nnx.Linear(plane_channels, hidden, rngs=rngs)
     self.density_out = nnx.Linear(hidden, 1, rngs=rngs)
     self.feature_view = nnx.Linear(hidden, hidden, rngs=rngs)
