@@ -90,6 +90,9 @@ def get_config(arg=None):
       # feature layer (GIRAFFE's), or also makes, with the shape code,
       # three appearance planes that each point reads (see
       # field.TriPlaneField). Density depends on the shape code either way.
+      # "planes" costs 30% more a step at 64x64; its quality is not yet
+      # measured (experiments/2026-11-30_quality, "Appearance planes, and a
+      # second seed").
       appearance="code",
       # Axes the fields read points in: "giraffe" (z up, as the official
       # checkpoints) or "jaxface" (this world's; runs written before).
