@@ -169,6 +169,15 @@ def _make_triplane(view_freqs=2, plane_size=8, plane_upsample="nearest",
           rngs=nnx.Rngs(0)))
 
 
+def _trained_init_triplane(**overrides):
+  """A tri-plane field initialised as in training (not ``random_module``,
+  whose draws follow the sorted parameter paths), so init order counts."""
+  kwargs = dict(plane_size=16, plane_channels=5, plane_width=6, hidden=16,
+                view_freqs=2, z_shape_dim=_Z_SHAPE, z_app_dim=_Z_APP,
+                feature_dim=_FEATURES, rngs=nnx.Rngs(0))
+  return field.TriPlaneField(**{**kwargs, **overrides})
+
+
 class TriPlaneFieldTest(absltest.TestCase):
 
   def test_sample_planes_matches_bilinear_reference(self):
@@ -303,13 +312,8 @@ class TriPlaneFieldTest(absltest.TestCase):
   def test_film_conditioning_reaches_every_level(self):
     z_shape, z_shape2 = _inputs()[2], _inputs(seed=1)[2]
     planes = lambda f, z: np.asarray(nnx.jit(lambda m, z: m.planes(z))(f, z))
-    # Initialised as in training (not random_module, whose draws follow
-    # the sorted parameter paths), so the init order is what is checked.
-    make = lambda conditioning: field.TriPlaneField(
-        plane_size=16, plane_channels=5, plane_width=6, hidden=16,
-        view_freqs=2, z_shape_dim=_Z_SHAPE, z_app_dim=_Z_APP,
-        feature_dim=_FEATURES, plane_conditioning=conditioning,
-        rngs=nnx.Rngs(0))
+    make = lambda conditioning: _trained_init_triplane(
+        plane_conditioning=conditioning)
     plain, film = make("input"), make("film")
     # The other layers start from the same weights (same seed) ...
     chex.assert_trees_all_equal(
@@ -343,15 +347,11 @@ class TriPlaneFieldTest(absltest.TestCase):
     with self.assertRaisesRegex(ValueError, "plane_conditioning 'style'"):
       _make_triplane(plane_conditioning="style")
 
-  def test_appearance_planes_vary_colour_over_the_head(self):
+  def test_appearance_planes_carry_the_appearance_code(self):
     points, dirs, z_shape, z_app = _inputs()
     z_app2 = _inputs(seed=1)[3]
-    # Initialised as in training, so the init order is what is checked.
-    make = lambda appearance, conditioning="input": field.TriPlaneField(
-        plane_size=8, plane_channels=5, plane_width=6, hidden=16,
-        view_freqs=2, z_shape_dim=_Z_SHAPE, z_app_dim=_Z_APP,
-        feature_dim=_FEATURES, plane_conditioning=conditioning,
-        appearance=appearance, rngs=nnx.Rngs(0))
+    make = lambda appearance, conditioning="input": _trained_init_triplane(
+        appearance=appearance, plane_conditioning=conditioning)
     code, planes = make("code"), make("planes")
     # The other layers start from the same weights (same seed) ...
     chex.assert_trees_all_equal(
@@ -387,6 +387,22 @@ class TriPlaneFieldTest(absltest.TestCase):
         _apply(film, points, dirs, z_shape, z_app)[0])
     with self.assertRaisesRegex(ValueError, "appearance 'texture'"):
       _make_triplane(appearance="texture")
+
+  def test_appearance_planes_vary_colour_over_the_head(self):
+    points, _, z_shape, z_app = _inputs()
+    features = lambda f: _apply(f, points, None, z_shape, z_app)[1]
+    # With the shape planes cut from the feature layer and no view
+    # direction, "code" colours every point of an image alike; appearance
+    # planes still colour points differently.
+    for appearance in ("code", "planes"):
+      f = _trained_init_triplane(view_freqs=0, appearance=appearance)
+      f.feature_view.kernel[...] = 0.0
+      got = features(f)
+      spread = np.abs(got - got[:, :1]).max()
+      if appearance == "code":
+        self.assertLess(spread, 1e-6)
+      else:
+        self.assertGreater(spread, 1e-3)
 
 
 class BackgroundFieldTest(absltest.TestCase):
