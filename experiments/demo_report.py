@@ -80,7 +80,11 @@ def photo_strip(reconstructions: pathlib.Path) -> np.ndarray:
 
 def mesh_strip(reconstructions: pathlib.Path, config,
                size: int = 96) -> np.ndarray:
-  """Each photo's mesh from five yaws at pitch 0, one photo per row."""
+  """Each photo's mesh from five yaws at pitch 0, one photo per row.
+
+  A photo whose export found no surface (no mesh.ply) gets a black row, so
+  rows stay in the photos' order.
+  """
   yaws = np.radians([-90.0, -45.0, 0.0, 45.0, 90.0]).astype(np.float32)
   n = len(yaws)
   cameras = camera.make_camera(
@@ -89,6 +93,9 @@ def mesh_strip(reconstructions: pathlib.Path, config,
       jnp.full(n, np.radians(config.camera.fov_degrees)))
   rows = []
   for face in sorted(p for p in reconstructions.iterdir() if p.is_dir()):
+    if not (face / "mesh.ply").exists():
+      rows.append(np.zeros((size, n * size), np.uint8))
+      continue
     surface = trimesh.load(face / "mesh.ply", process=False)
     depth = mesh.render_depth(surface.vertices, surface.faces, cameras, size)
     near, far = np.nanmin(depth), np.nanmax(depth)

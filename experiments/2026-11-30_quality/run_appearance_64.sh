@@ -10,7 +10,7 @@
 # shares the cores. Each checkpoint is then scored after the demo's
 # refinement and tuning, and four of its prior's meshes drawn.
 # Usage: experiments/2026-11-30_quality/run_appearance_64.sh [ROW] > rows.jsonl
-# (both rows in turn, or only ROW: the two ran side by side).
+# (both rows in turn, or only ROW: each row ran as a call of its own).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 row() {  # name, then the row's own settings
