@@ -197,6 +197,10 @@ def get_config(arg=None):
       rmsprop_decay=0.99,
       eps=1e-8,
       grad_clip=0.0,  # 0 disables global-norm clipping
+      # Adam's first beta (momentum) for G and the identity branch, and for
+      # D: 0 as usual for GANs. Unused by rmsprop.
+      adam_b1=0.0,
+      d_adam_b1=0.0,
       # Every learning rate "constant", or "cosine": decayed over
       # train.num_steps to final_lr_fraction of itself.
       schedule="constant",

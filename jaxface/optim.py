@@ -25,11 +25,13 @@ def learning_rate_schedule(config, learning_rate, num_steps: int):
                            f"{', '.join(SCHEDULES)}")
 
 
-def make_optimizer(config, learning_rate: float, num_steps: int = 0):
+def make_optimizer(config, learning_rate: float, num_steps: int = 0,
+                   b1: float = 0.0):
   """An optax transformation from the ``optim`` config section.
 
   ``rmsprop`` matches torch.optim.RMSprop as GIRAFFE uses it (eps outside the
-  square root, decay 0.99); ``adam`` uses betas (0, 0.99) as usual for GANs.
+  square root, decay 0.99); ``adam`` uses betas (b1, 0.99), b1 = 0 as usual
+  for GANs (the callers pass ``optim.adam_b1`` or ``optim.d_adam_b1``).
   ``num_steps`` is the length of ``config.schedule`` (unused when constant).
   """
   learning_rate = learning_rate_schedule(config, learning_rate, num_steps)
@@ -37,7 +39,7 @@ def make_optimizer(config, learning_rate: float, num_steps: int = 0):
     tx = optax.rmsprop(learning_rate, decay=config.rmsprop_decay,
                        eps=config.eps, eps_in_sqrt=False)
   elif config.kind == "adam":
-    tx = optax.adam(learning_rate, b1=0.0, b2=0.99, eps=config.eps)
+    tx = optax.adam(learning_rate, b1=b1, b2=0.99, eps=config.eps)
   else:
     raise errors.ConfigError(
         f"unknown optim.kind {config.kind!r}; rmsprop or adam")

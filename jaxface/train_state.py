@@ -92,9 +92,9 @@ def create_train_state(config, identity_encoder=None) -> TrainState:
   d_graphdef, d_params = _split(discriminator.make_discriminator(
       config.disc, config.data.image_size, rngs))
   g_tx = optim.make_optimizer(config.optim, config.optim.g_lr,
-                              config.train.num_steps)
+                              config.train.num_steps, config.optim.adam_b1)
   d_tx = optim.make_optimizer(config.optim, config.optim.d_lr,
-                              config.train.num_steps)
+                              config.train.num_steps, config.optim.d_adam_b1)
   branch = {}
   if identity_branch.uses_identity_branch(config):
     e2_graphdef = e2_params = embedding_dim = None
@@ -113,7 +113,8 @@ def create_train_state(config, identity_encoder=None) -> TrainState:
     if e1 is not None:
       e1_graphdef, branch_params["e1"] = _split(e1)
     branch_tx = optim.make_optimizer(config.optim, config.optim.branch_lr,
-                                       config.train.num_steps)
+                                       config.train.num_steps,
+                                       config.optim.adam_b1)
     branch = dict(branch_params=branch_params,
                   branch_opt_state=branch_tx.init(branch_params),
                   e2_params=e2_params, q_graphdef=q_graphdef,

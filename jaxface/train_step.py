@@ -238,13 +238,14 @@ def train_step(state: train_state_lib.TrainState, batch: dict, rng: jax.Array,
   if hparams:  # the same chains with traced learning rates (stateless part)
     g_tx = optim.make_optimizer(config.optim,
                                 _hparam(config, hparams, "optim.g_lr"),
-                                config.train.num_steps)
+                                config.train.num_steps, config.optim.adam_b1)
     d_tx = optim.make_optimizer(config.optim,
                                 _hparam(config, hparams, "optim.d_lr"),
-                                config.train.num_steps)
+                                config.train.num_steps,
+                                config.optim.d_adam_b1)
     branch_tx = optim.make_optimizer(
         config.optim, _hparam(config, hparams, "optim.branch_lr"),
-        config.train.num_steps)
+        config.train.num_steps, config.optim.adam_b1)
   ema_decay = _hparam(config, hparams, "optim.ema_decay")
 
   # Sample.
