@@ -14,15 +14,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 row() {  # name, then the row's own settings
-  local name=$1
-  shift
-  local run=runs/quality/$name
-  .venv/bin/python experiments/bench_quality.py --config configs/small_cpu.py \
-      --workdir $run --steps 1833 --set data.image_size=64 \
-      --set render.density_scale=1.0 --set data.train_identities=1536 \
-      --encoder-identities 384 --set log.eval_every_steps=200 "$@" \
-      2>/dev/null | grep '^{' | sed "s/^{/{\"row\": \"$name\", /"
-  experiments/2026-11-30_quality/score_hour.sh $run $name
+  experiments/2026-11-30_quality/row_64.sh "$@"
 }
 case "${1:-all}" in
   H64_app_planes|H64_ids1536_seed1|all) ;;

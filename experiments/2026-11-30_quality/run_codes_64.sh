@@ -10,12 +10,5 @@
 # Usage: experiments/2026-11-30_quality/run_codes_64.sh > rows.jsonl
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-name=H64_codes128
-run=runs/quality/$name
-.venv/bin/python experiments/bench_quality.py --config configs/small_cpu.py \
-    --workdir $run --steps 1833 --set data.image_size=64 \
-    --set render.density_scale=1.0 --set data.train_identities=1536 \
-    --set field.z_shape_dim=128 --set field.z_app_dim=128 \
-    --encoder-identities 384 --set log.eval_every_steps=200 --set seed=0 \
-    2>/dev/null | grep '^{' | sed "s/^{/{\"row\": \"$name\", /"
-experiments/2026-11-30_quality/score_hour.sh $run $name
+experiments/2026-11-30_quality/row_64.sh H64_codes128 \
+    --set field.z_shape_dim=128 --set field.z_app_dim=128

@@ -13,17 +13,9 @@
 # (both rows in turn, or only ROW: the two ran side by side).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-row() {  # name, then the row's own settings
-  local name=$1
-  shift
-  local run=runs/quality/$name
-  .venv/bin/python experiments/bench_quality.py --config configs/small_cpu.py \
-      --workdir $run --steps 1833 --set data.image_size=64 \
-      --set render.density_scale=1.0 --set data.train_identities=1536 \
-      --set field.plane_conditioning=film "$@" \
-      --encoder-identities 384 --set log.eval_every_steps=200 --set seed=0 \
-      2>/dev/null | grep '^{' | sed "s/^{/{\"row\": \"$name\", /"
-  experiments/2026-11-30_quality/score_hour.sh $run $name
+row() {  # name, then the row's own settings (row_64.sh)
+  experiments/2026-11-30_quality/row_64.sh "$1" \
+      --set field.plane_conditioning=film "${@:2}"
 }
 case "${1:-all}" in
   H64_film|H64_film_wide|all) ;;
