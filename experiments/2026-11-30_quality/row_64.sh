@@ -2,9 +2,9 @@
 # One row at 64x64 against H64_ids1536 (run_data_64.sh: the demo config at
 # 64x64, the object's density scale 1, 1536 training identities, E2
 # pretrained on the first 384, seed 0, held-out metrics every 200 steps),
-# with the row's own settings after the name (a later --set wins, so
-# --set seed=1 changes the seed). A step budget of H64_ids1536's 1833
-# steps, so the figures do not depend on what else shares the cores; the
+# with the row's own settings after the name (a later --set or --steps
+# wins, so --set seed=1 changes the seed). A step budget of H64_ids1536's
+# 1833 steps, so the figures do not depend on what else shares the cores; the
 # step's cost is measured apart (bench_train_step.py). Prints the row's
 # JSON line, then score_hour.sh's: the checkpoint scored after the demo's
 # refinement and tuning, and four of its prior's meshes drawn. The

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The rows of README.md, "Smaller batches, more steps, at 64x64": H64_ids1536
+# The row of README.md, "Smaller batches, more steps, at 64x64": H64_ids1536
 # (row_64.sh: the demo config at 64x64, density scale 1, 1536 training
 # identities, E2 on the first 384, seed 0) trained on the same images in the
 # same time, in batches of 8 for twice the steps (3666), with the EMA of G

@@ -3,8 +3,9 @@
 Scores a run's feed-forward reconstructions (Q's codes of view 0, rendered
 at every view's true camera, as ``jaxface evaluate``) on the first
 ``--identities`` training identities and on as many held-out identities of
-the "wild" set as it has (at most that many), which is made the same way as the training set (each view
-with its own light, expression and background). A training face was seen
+the "wild" set as it has (at most that many), which is made the way the
+training set is (each view with its own light, expression and background).
+A training face was seen
 in training, a held-out one never: if both fit the input view alike, the
 model is underfitting, not failing to generalise. One JSON line per set.
 
