@@ -1,11 +1,12 @@
 """Stage 7: the identity branch, Q's codes of real images rendered and scored.
 
 For each real image ``x`` of a batch, Q gives codes ``z ~ N(mu, sigma^2)``
-and a pose; the generator renders ``z`` at Q's pose ("recon") and at a random
-prior pose ("novel") -- ``encode_and_render``. ``render_losses`` scores them,
-and ``inversion_losses`` scores Q on prior samples of known pose and codes,
-with the terms of ``config.loss`` (each one function of ``jaxface.losses``,
-shared with test-time refinement), as a ``BranchLosses``:
+and a pose; the generator renders ``z`` at Q's pose ("recon") and, when a
+term reads it, at a random prior pose ("novel") -- ``encode_and_render``.
+``render_losses`` scores them, and ``inversion_losses`` scores Q on prior
+samples of known pose and codes, with the terms of ``config.loss`` (each one
+function of ``jaxface.losses``, shared with test-time refinement), as a
+``BranchLosses``:
 
 | weight                   | term                                             |
 | ------------------------ | ------------------------------------------------ |
@@ -68,6 +69,16 @@ def needs_e2(config) -> bool:
           or config.loss.cross_view_perceptual_weight > 0)
 
 
+def renders_novel(config) -> bool:
+  """True if a term reads the render at a random pose (else it is not drawn).
+
+  The identity-random and recon-GAN terms are its only readers; without
+  them the branch renders b images a step instead of 2b (or 3b with pairs).
+  """
+  return (config.loss.identity_random_weight > 0
+          or config.loss.recon_gan_weight > 0)
+
+
 def cross_view(config) -> bool:
   """True if the cross-view terms are on (they need ``data.pairs``)."""
   return (config.loss.cross_view_weight > 0
@@ -121,7 +132,8 @@ class BranchLosses:
 
 def encode_and_render(model, q, real: jax.Array, key: jax.Array,
                       camera_config, cross_view: bool = False,
-                      code_noise: float = 1.0) -> structs.BranchRenders:
+                      code_noise: float = 1.0,
+                      novel: bool = True) -> structs.BranchRenders:
   """Q's codes of the real images rendered at Q's pose and at random poses.
 
   Args:
@@ -135,6 +147,9 @@ def encode_and_render(model, q, real: jax.Array, key: jax.Array,
       appearance and background codes at its own Q pose.
     code_noise: scale of the posterior noise in the rendered codes
       (``identity.code_noise``; 0 renders Q's means).
+    novel: also render the codes at random prior poses
+      (``renders_novel(config)``); False leaves ``novel`` and
+      ``novel_features`` None.
 
   Returns:
     ``structs.BranchRenders`` of batch b (renders in [-1, 1]).
@@ -144,8 +159,10 @@ def encode_and_render(model, q, real: jax.Array, key: jax.Array,
   encoding = q(real)
   codes = encoders.sample_codes(k_eps, encoding, code_noise)
   at_q = camera_lib.prior_camera(encoding.yaw, encoding.pitch, camera_config)
-  groups = [(codes, at_q),
-            (codes, camera_lib.sample_poses(k_cam, batch, camera_config))]
+  groups = [(codes, at_q)]
+  if novel:
+    groups.append((codes, camera_lib.sample_poses(k_cam, batch,
+                                                  camera_config)))
   if cross_view:
     partner = jnp.arange(batch) ^ 1  # 0 <-> 1, 2 <-> 3, ...
     groups.append((codes.replace(z_shape=codes.z_shape[partner]), at_q))
@@ -154,13 +171,16 @@ def encode_and_render(model, q, real: jax.Array, key: jax.Array,
   out = model(joined(*[c for c, _ in groups]),
               joined(*[cam for _, cam in groups]), k_depth)
   images = out.images * 2.0 - 1.0
+  group = lambda x, i: x[i * batch:(i + 1) * batch]
+  swap = 1 + novel  # the cross-view group's index
   return structs.BranchRenders(
-      encoding=encoding, recon=images[:batch],
-      novel=images[batch:2 * batch], recon_features=out.features[:batch],
-      novel_features=out.features[batch:2 * batch],
-      recon_opacity=out.opacity[:batch],
-      swap=images[2 * batch:] if cross_view else None,
-      swap_features=out.features[2 * batch:] if cross_view else None)
+      encoding=encoding, recon=group(images, 0),
+      recon_features=group(out.features, 0),
+      recon_opacity=group(out.opacity, 0),
+      novel=group(images, 1) if novel else None,
+      novel_features=group(out.features, 1) if novel else None,
+      swap=group(images, swap) if cross_view else None,
+      swap_features=group(out.features, swap) if cross_view else None)
 
 
 def render_losses(renders: structs.BranchRenders, real: jax.Array, *,

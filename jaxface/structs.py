@@ -128,9 +128,10 @@ class BranchRenders:
   Attributes:
     encoding: Q's ``Encoding`` of the real images, batch b.
     recon: [b, s, s, 3] renders at Q's pose, in [-1, 1].
-    novel: [b, s, s, 3] renders at random prior poses, in [-1, 1].
+    novel: [b, s, s, 3] renders at random prior poses, in [-1, 1] (None
+      unless the identity-random or recon-GAN term is on).
     recon_features: [b, h, h, c] feature images of ``recon``.
-    novel_features: [b, h, h, c] feature images of ``novel``.
+    novel_features: [b, h, h, c] feature images of ``novel`` (or None).
     recon_opacity: [b, h, h] foreground opacity of ``recon``.
     swap: [b, s, s, 3] renders of each image's pair partner's shape code
       with its own other codes at its own Q pose, in [-1, 1] (None unless
@@ -140,9 +141,9 @@ class BranchRenders:
 
   encoding: Encoding
   recon: jax.Array
-  novel: jax.Array
+  novel: jax.Array | None
   recon_features: jax.Array
-  novel_features: jax.Array
+  novel_features: jax.Array | None
   recon_opacity: jax.Array
   swap: jax.Array | None = None
   swap_features: jax.Array | None = None

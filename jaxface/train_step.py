@@ -75,7 +75,8 @@ def _render(state, latents, cameras, real, k_depth, k_branch, config,
     q = nnx.merge(state.q_graphdef, branch_params["q"])
     renders = identity_branch.encode_and_render(
         model, q, real, k_branch, config.camera,
-        identity_branch.cross_view(config), config.identity.code_noise)
+        identity_branch.cross_view(config), config.identity.code_noise,
+        identity_branch.renders_novel(config))
   return fakes, renders
 
 

@@ -254,6 +254,75 @@ class IdentityBranchTest(parameterized.TestCase):
     self.assertLess(last["identity"], 0.8 * first["identity"])
 
 
+class NovelRenderTest(absltest.TestCase):
+  """The random-pose render is drawn only when a term reads it."""
+
+  def test_renders_novel_follows_its_two_readers(self):
+    config = testing_utils.branch_config(0.0)
+    config.loss.l1_weight = 1.0
+    self.assertFalse(identity_branch.renders_novel(config))
+    for reader in ("identity_random_weight", "recon_gan_weight"):
+      with config.unlocked():
+        config.loss[reader] = 0.5
+      self.assertTrue(identity_branch.renders_novel(config), reader)
+      config.loss[reader] = 0.0
+
+  def test_without_novel_the_other_groups_render_as_before(self):
+    config = testing_utils.branch_config(0.0)
+    config.loss.l1_weight = 1.0
+    state = train_state_lib.create_train_state(config)
+    model = nnx.merge(state.g_graphdef, state.g_params)
+    q = nnx.merge(state.q_graphdef, state.branch_params["q"])
+    real = _batch(config)["image"].astype(jnp.float32) / 127.5 - 1.0
+    key = jax.random.key(5)
+    renders = identity_branch.encode_and_render(
+        model, q, real, key, config.camera, cross_view=True, novel=False)
+    self.assertIsNone(renders.novel)
+    self.assertIsNone(renders.novel_features)
+    # Independently: Q's codes and their partners' shapes at Q's pose, one
+    # generator call of 2b (the depth jitter is drawn for that batch).
+    k_eps, _, k_depth = jax.random.split(key, 3)
+    encoding = q(real)
+    codes = encoders.sample_codes(k_eps, encoding)
+    partner = np.array([1, 0, 3, 2, 5, 4, 7, 6])
+    swapped = codes.replace(z_shape=codes.z_shape[partner])
+    at_q = camera_lib.prior_camera(encoding.yaw, encoding.pitch,
+                                   config.camera)
+    cat = lambda *t: jax.tree.map(lambda *x: jnp.concatenate(x), *t)
+    out = model(cat(codes, swapped), cat(at_q, at_q), k_depth)
+    np.testing.assert_allclose(renders.recon, out.images[:8] * 2 - 1,
+                               atol=1e-6)
+    np.testing.assert_allclose(renders.swap, out.images[8:] * 2 - 1,
+                               atol=1e-6)
+    np.testing.assert_allclose(renders.recon_opacity, out.opacity[:8],
+                               atol=1e-6)
+
+  def test_a_step_without_its_readers_does_not_pay_for_it(self):
+    # XLA's count of the traced step: switching the recon-GAN term on adds
+    # the novel render (forward and backward, at least twice the forward)
+    # besides D's reading of it. Before the render was skipped, the step
+    # without readers still traced it and the difference was D's part only.
+    def step_flops(recon_gan_weight):
+      config = testing_utils.branch_config(0.0)
+      config.loss.update(l1_weight=1.0, recon_gan_weight=recon_gan_weight)
+      state = train_state_lib.create_train_state(config)
+      step = jax.jit(functools.partial(train_step_lib.train_step,
+                                       config=config))
+      lowered = step.lower(state, _batch(config), jax.random.key(3))
+      return lowered.cost_analysis()["flops"], config, state
+
+    without, config, state = step_flops(0.0)
+    with_novel, _, _ = step_flops(1e-6)
+    model = nnx.merge(state.g_graphdef, state.g_params)
+    render = jax.jit(lambda latents, cameras: model(
+        latents, cameras, jax.random.key(0)).images)
+    render_flops = render.lower(
+        generator.sample_latents(jax.random.key(1), 8, config.field),
+        camera_lib.sample_poses(jax.random.key(2), 8, config.camera),
+    ).cost_analysis()["flops"]
+    self.assertGreater(with_novel - without, 2 * render_flops)
+
+
 class CrossViewTest(absltest.TestCase):
 
   def test_swap_renders_the_partners_shape_with_own_codes_and_pose(self):

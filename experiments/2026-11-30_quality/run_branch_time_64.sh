@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The rows of README.md, "A cheaper identity branch at 64x64, in the same
+# time": H64_ids1536 (row_64.sh: the demo config at 64x64, density scale 1,
+# 1536 training identities, E2 on the first 384, seed 0) with the branch's
+# work cut, each for the steps that H64_ids1536's 1833 steps of 1.439 s take
+# (bench_train_step.py at batch 16 on quiet cores; evaluations not counted):
+# - H64_no_novel: without the two terms that read the render of Q's codes at
+#   random poses (loss.identity_random_weight, loss.recon_gan_weight), which
+#   is then not drawn: 1.152 s a step, so 2291 steps.
+# - H64_every2: the branch on every second step (train.branch_every=2,
+#   plain GAN steps of 0.215 s between): 0.827 s a step on average, so 3190
+#   steps.
+# Usage: experiments/2026-11-30_quality/run_branch_time_64.sh > rows.jsonl
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+experiments/2026-11-30_quality/row_64.sh H64_no_novel --steps 2291 \
+    --set loss.identity_random_weight=0 --set loss.recon_gan_weight=0
+experiments/2026-11-30_quality/row_64.sh H64_every2 --steps 3190 \
+    --set train.branch_every=2
