@@ -7,13 +7,14 @@
 # - H64_no_novel: without the two terms that read the render of Q's codes at
 #   random poses (loss.identity_random_weight, loss.recon_gan_weight), which
 #   is then not drawn: 1.152 s a step, so 2291 steps.
-# - H64_every2: the branch on every second step (train.branch_every=2,
-#   plain GAN steps of 0.215 s between): 0.827 s a step on average, so 3190
-#   steps.
+# - H64_light: the same, and Q (the encoder, run on the real images and on
+#   the prior samples every step) at half the width (identity.q_width=16
+#   for 32): 0.883 s a step, so 2987 steps.
 # Usage: experiments/2026-11-30_quality/run_branch_time_64.sh > rows.jsonl
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 experiments/2026-11-30_quality/row_64.sh H64_no_novel --steps 2291 \
     --set loss.identity_random_weight=0 --set loss.recon_gan_weight=0
-experiments/2026-11-30_quality/row_64.sh H64_every2 --steps 3190 \
-    --set train.branch_every=2
+experiments/2026-11-30_quality/row_64.sh H64_light --steps 2987 \
+    --set loss.identity_random_weight=0 --set loss.recon_gan_weight=0 \
+    --set identity.q_width=16
