@@ -39,6 +39,14 @@ def _batch(config, seed=0):
       0, 256, (8, size, size, 3)).astype(np.uint8))}
 
 
+def _generator_q_and_real(config):
+  """(G, Q, the test batch in [-1, 1]) of a fresh train state."""
+  state = train_state_lib.create_train_state(config)
+  model = nnx.merge(state.g_graphdef, state.g_params)
+  q = nnx.merge(state.q_graphdef, state.branch_params["q"])
+  return model, q, _batch(config)["image"].astype(jnp.float32) / 127.5 - 1.0
+
+
 def _reference_giraffe_step(state, batch, rng, config):
   """Plain GIRAFFE written out: D on fakes + R1, then G through the new D."""
   key = jax.random.fold_in(rng, state.step)
@@ -270,10 +278,7 @@ class NovelRenderTest(absltest.TestCase):
   def test_without_novel_the_other_groups_render_as_before(self):
     config = testing_utils.branch_config(0.0)
     config.loss.l1_weight = 1.0
-    state = train_state_lib.create_train_state(config)
-    model = nnx.merge(state.g_graphdef, state.g_params)
-    q = nnx.merge(state.q_graphdef, state.branch_params["q"])
-    real = _batch(config)["image"].astype(jnp.float32) / 127.5 - 1.0
+    model, q, real = _generator_q_and_real(config)
     key = jax.random.key(5)
     renders = identity_branch.encode_and_render(
         model, q, real, key, config.camera, cross_view=True, novel=False)
@@ -328,10 +333,7 @@ class CrossViewTest(absltest.TestCase):
   def test_swap_renders_the_partners_shape_with_own_codes_and_pose(self):
     config = testing_utils.branch_config(0.0)
     config.loss.cross_view_weight = 1.0
-    state = train_state_lib.create_train_state(config)
-    model = nnx.merge(state.g_graphdef, state.g_params)
-    q = nnx.merge(state.q_graphdef, state.branch_params["q"])
-    real = _batch(config)["image"].astype(jnp.float32) / 127.5 - 1.0
+    model, q, real = _generator_q_and_real(config)
     key = jax.random.key(4)
     renders = identity_branch.encode_and_render(model, q, real, key,
                                                 config.camera,
@@ -357,10 +359,7 @@ class CrossViewTest(absltest.TestCase):
   def test_raw_rgb_scores_the_feature_images_at_q_and_swapped(self):
     config = testing_utils.branch_config(0.0)
     config.loss.update(cross_view_weight=1.0, raw_rgb_weight=1.0)
-    state = train_state_lib.create_train_state(config)
-    model = nnx.merge(state.g_graphdef, state.g_params)
-    q = nnx.merge(state.q_graphdef, state.branch_params["q"])
-    real = _batch(config)["image"].astype(jnp.float32) / 127.5 - 1.0
+    model, q, real = _generator_q_and_real(config)
     renders = identity_branch.encode_and_render(
         model, q, real, jax.random.key(4), config.camera, cross_view=True)
     got = identity_branch.render_losses(renders, real,
