@@ -270,8 +270,7 @@ class NovelRenderTest(absltest.TestCase):
     config.loss.l1_weight = 1.0
     self.assertFalse(identity_branch.renders_novel(config))
     for reader in ("identity_random_weight", "recon_gan_weight"):
-      with config.unlocked():
-        config.loss[reader] = 0.5
+      config.loss[reader] = 0.5
       self.assertTrue(identity_branch.renders_novel(config), reader)
       config.loss[reader] = 0.0
 
@@ -305,8 +304,8 @@ class NovelRenderTest(absltest.TestCase):
   def test_a_step_without_its_readers_does_not_pay_for_it(self):
     # XLA's count of the traced step: switching the recon-GAN term on adds
     # the novel render (forward and backward, at least twice the forward)
-    # besides D's reading of it. Before the render was skipped, the step
-    # without readers still traced it and the difference was D's part only.
+    # besides D's reading of it. Were the render traced without readers,
+    # the difference would be D's part only.
     def step_flops(recon_gan_weight):
       config = testing_utils.branch_config(0.0)
       config.loss.update(l1_weight=1.0, recon_gan_weight=recon_gan_weight)
