@@ -2,8 +2,9 @@
 # The rows of README.md, "Where the identity branch's work goes, and a
 # lighter branch in the same time, at 64x64": H64_ids1536 (row_64.sh: the
 # demo config at 64x64, density scale 1, 1536 training identities, E2 on the
-# first 384, seed 0) with the branch's work cut, each for the steps that H64_ids1536's 1833 steps of 1.439 s take
-# (bench_train_step.py at batch 16 on quiet cores; evaluations not counted):
+# first 384, seed 0) with the branch's work cut, each for the steps that
+# H64_ids1536's 1833 steps of 1.439 s take (bench_train_step.py at batch
+# 16 on quiet cores; evaluations not counted):
 # - H64_no_novel: without the two terms that read the render of Q's codes at
 #   random poses (loss.identity_random_weight, loss.recon_gan_weight), which
 #   is then not drawn: 1.152 s a step, so 2291 steps.
