@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The lighter identity branch at the demo's 32x32, in the same time: the demo
+# config (900 steps of 0.867 s) against the same with Q at half width and
+# without the two random-pose terms (0.611 s a step, so 1277 steps;
+# bench_train_step.py at batch 16 on quiet cores, evaluations not
+# counted), seed 0, held-out metrics every 100 steps; each then refined,
+# tuned and its prior meshed (score_hour.sh; results_light_32.jsonl holds
+# the feed-forward rows only: the two ran side by side and their scoring
+# was stopped for time). Logs go to runs/quality/NAME.stderr.
+# Usage: experiments/2026-11-30_quality/run_light_32.sh > rows.jsonl
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+row() {
+  local name=$1
+  shift
+  .venv/bin/python experiments/bench_quality.py --config configs/small_cpu.py \
+      --workdir runs/quality/$name --set log.eval_every_steps=100 \
+      --set seed=0 "$@" 2> runs/quality/$name.stderr | grep '^{' \
+    | sed "s/^{/{\"row\": \"$name\", /"
+  experiments/2026-11-30_quality/score_hour.sh runs/quality/$name $name
+}
+row D32_full --steps 900
+row D32_light --steps 1277 --set loss.identity_random_weight=0 \
+    --set loss.recon_gan_weight=0 --set identity.q_width=16
