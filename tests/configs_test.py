@@ -27,8 +27,8 @@ class SmallCpu64Test(absltest.TestCase):
     # what training logs.
     rows = (REPO / "experiments/2026-11-30_quality/"
             "results_branch_time_64.jsonl")
-    row = next(json.loads(line) for line in rows.read_text().splitlines()
-               if json.loads(line)["row"] == "H64_light")
+    row = next(row for row in map(json.loads, rows.read_text().splitlines())
+               if row["row"] == "H64_light")
     expected = _config("small_cpu.py")
     for item in row["overrides"]:
       if not item.startswith(("log.", "seed=")):
@@ -36,6 +36,7 @@ class SmallCpu64Test(absltest.TestCase):
     expected.train.update(num_steps=10 ** 9, max_minutes=60.0)
     actual = _config("small_cpu64.py")
     self.assertEqual(actual.to_dict(), expected.to_dict())
+
 
 if __name__ == "__main__":
   absltest.main()
