@@ -187,6 +187,8 @@ def get_config(arg=None):
       e1_width=32,
       q_width=32,
       q_hidden=256,
+      # The side Q reads images at, box-filtered down (0: the data's size).
+      q_image_size=0,
       # Scale of Q's posterior noise in the codes its reconstruction terms
       # render: 1 draws from the posterior (a VAE's reparameterisation), 0
       # renders the means.

@@ -20,6 +20,7 @@ import numpy as np
 from flax import nnx
 
 from jaxface import camera as camera_lib
+from jaxface import errors
 from jaxface import layers
 from jaxface import structs
 
@@ -38,6 +39,36 @@ LOGVAR_BOUND = 6.0
 def to_model_range(images_uint8: jax.Array) -> jax.Array:
   """uint8 [0, 255] -> float32 [-1, 1], the range Q and D read images in."""
   return images_uint8.astype(jnp.float32) * (2.0 / 255.0) - 1.0
+
+
+def q_input_size(config) -> int:
+  """The side Q reads images at: ``identity.q_image_size``, 0 for the data's.
+
+  Raises:
+    errors.ConfigError: the size is not a power of two that divides the
+      data's image size.
+  """
+  size, full = config.identity.q_image_size, config.data.image_size
+  if not size:
+    return full
+  if size < 4 or size & (size - 1) or size > full:
+    raise errors.ConfigError(
+        f"identity.q_image_size must be 0 or a power of two from 4 to "
+        f"data.image_size ({full}), got {size}")
+  return size
+
+
+def box_downsample(images: jax.Array, size: int) -> jax.Array:
+  """[b, s, s, c] -> [b, size, size, c]: the mean of each pixel block.
+
+  ``s`` is a multiple of ``size``; the box filter is what a camera of the
+  lower resolution records, and it does not alias.
+  """
+  b, s, _, c = images.shape
+  if s == size:
+    return images
+  f = s // size
+  return images.reshape(b, size, f, size, f, c).mean(axis=(2, 4))
 
 
 def _doubling(width: int, size: int) -> list[int]:
@@ -66,7 +97,9 @@ class FeatureEncoder(nnx.Module):
 class LatentPoseEncoder(nnx.Module):
   """Q: [b, s, s, 3] images in [-1, 1] -> ``structs.Encoding``.
 
-  One trunk, one hidden layer, then linear heads: mean and log-variance for
+  Images are box-filtered to ``identity.q_image_size`` first (0: read at
+  the data's size): at 64x64 Q is most of the identity branch's work, and
+  a quarter of the pixels is a quarter of its convolutions. One trunk, one hidden layer, then linear heads: mean and log-variance for
   each latent code, and yaw/pitch squashed by tanh into the prior's range
   (widened by ``POSE_RANGE_MARGIN``), so every predicted pose is one the
   generator was trained to render. Log-variances are soft-bounded by
@@ -75,8 +108,9 @@ class LatentPoseEncoder(nnx.Module):
 
   def __init__(self, config, *, rngs: nnx.Rngs):
     fc, ic = config.field, config.identity
+    self.input_size = q_input_size(config)
     self.trunk = layers.ResidualTrunk(
-        3, _doubling(ic.q_width, config.data.image_size), rngs=rngs)
+        3, _doubling(ic.q_width, self.input_size), rngs=rngs)
     self.hidden = nnx.Linear(self.trunk.out_dim, ic.q_hidden, rngs=rngs)
     self.dims = (fc.z_shape_dim, fc.z_app_dim, fc.z_bg_shape_dim,
                  fc.z_bg_app_dim)
@@ -88,6 +122,7 @@ class LatentPoseEncoder(nnx.Module):
     self.pitch_half = POSE_RANGE_MARGIN * pitch_half
 
   def __call__(self, images: jax.Array) -> structs.Encoding:
+    images = box_downsample(images, self.input_size)
     net = jax.nn.leaky_relu(self.hidden(self.trunk(images)), 0.2)
     splits = np.cumsum(self.dims)[:-1]
     mean, logvar = jnp.split(self.codes(net), 2, axis=-1)

@@ -63,7 +63,7 @@ ADDED_ENTRIES = {
     "disc": dict(use_bias=True, input_range=(-1.0, 1.0)),
     "train": dict(update_order="d_then_g", compute_dtype="float32",
                   ynn_convolutions=True),
-    "identity": dict(judge_dir="", code_noise=1.0),
+    "identity": dict(judge_dir="", code_noise=1.0, q_image_size=0),
     "data": dict(pairs=False, mirror=False),
     "optim": dict(schedule="constant", final_lr_fraction=0.0, adam_b1=0.0,
                   d_adam_b1=0.0),

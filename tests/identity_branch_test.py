@@ -388,7 +388,7 @@ class CrossViewTest(absltest.TestCase):
     self.assertGreater(_max_diff(state.g_params, init.g_params), 1e-5)
 
 
-class EncoderTest(absltest.TestCase):
+class EncoderTest(parameterized.TestCase):
 
   def test_kl_is_zero_at_the_prior_and_positive_elsewhere(self):
     config = testing_utils.load_config("tiny")
@@ -464,6 +464,46 @@ class EncoderTest(absltest.TestCase):
     for z in jax.tree.leaves(encoders.sample_codes(jax.random.key(0),
                                                    encoding, 0.0)):
       np.testing.assert_array_equal(z, 3.0)
+
+  def test_box_downsample_is_the_mean_of_each_block(self):
+    images = jax.random.normal(jax.random.key(0), (2, 8, 8, 3))
+    small = np.asarray(encoders.box_downsample(images, 2))
+    reference = np.zeros((2, 2, 2, 3), np.float32)
+    for i in range(2):
+      for j in range(2):
+        reference[:, i, j] = np.asarray(
+            images[:, 4 * i:4 * i + 4, 4 * j:4 * j + 4]).mean(axis=(1, 2))
+    np.testing.assert_allclose(small, reference, atol=1e-6)
+    self.assertIs(encoders.box_downsample(images, 8), images)
+
+  def test_q_reads_images_at_its_own_size(self):
+    config = testing_utils.load_config("tiny")  # 32x32 data
+    config.identity.q_image_size = 16
+    q = encoders.LatentPoseEncoder(config, rngs=nnx.Rngs(0))
+    full = encoders.LatentPoseEncoder(
+        testing_utils.load_config("tiny"), rngs=nnx.Rngs(0))
+    # One down block fewer: a quarter of the pixels, the same heads.
+    self.assertLen(q.trunk.blocks, len(full.trunk.blocks) - 1)
+    small = jax.random.normal(jax.random.key(1), (3, 16, 16, 3))
+    # Each 16x16 pixel repeated in a 2x2 block: the box filter gives it back,
+    # so Q's encoding of the 32x32 image is its encoding of the 16x16 one.
+    blocky = jnp.repeat(jnp.repeat(small, 2, axis=1), 2, axis=2)
+    close = functools.partial(np.testing.assert_allclose, atol=1e-5)
+    jax.tree.map(close, q(blocky), q(small))
+    # Stripes inside each block that average out: a mean, not a pick.
+    stripes = jnp.where(jnp.arange(32)[None, :, None, None] % 2 == 0,
+                        1.0, -1.0)
+    jax.tree.map(close, q(blocky + stripes), q(small))
+    # ... while a change of the block means changes the encoding.
+    self.assertGreater(
+        float(jnp.max(jnp.abs(q(blocky + 0.5).yaw - q(blocky).yaw))), 1e-4)
+
+  @parameterized.parameters(24, 64, 2)
+  def test_q_image_size_must_divide_the_data(self, size):
+    config = testing_utils.load_config("tiny")
+    config.identity.q_image_size = size
+    with self.assertRaisesRegex(errors.ConfigError, "identity.q_image_size"):
+      encoders.LatentPoseEncoder(config, rngs=nnx.Rngs(0))
 
   def test_feature_encoder_embeds_on_the_unit_sphere(self):
     e1 = encoders.FeatureEncoder(feature_dim=8, feature_size=8, width=4,
