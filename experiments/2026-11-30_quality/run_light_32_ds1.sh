@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# D32_light of run_light_32.sh (the lighter branch at 32x32, 1277 steps, seed
+# 0) with the object's density unscaled (render.density_scale=1, the hour
+# config's, against the demo's 4): is its fog the lighter branch at 32x32 or
+# the branch at density scale 4? Refined, tuned and its prior meshed
+# (score_hour.sh). Usage: ... > rows.jsonl
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+name=D32_light_ds1
+.venv/bin/python experiments/bench_quality.py --config configs/small_cpu.py \
+    --workdir runs/quality/$name --set log.eval_every_steps=100 \
+    --set seed=0 --steps 1277 --set loss.identity_random_weight=0 \
+    --set loss.recon_gan_weight=0 --set identity.q_width=16 \
+    --set render.density_scale=1.0 2> runs/quality/$name.stderr \
+  | grep '^{' | sed "s/^{/{\"row\": \"$name\", /"
+experiments/2026-11-30_quality/score_hour.sh runs/quality/$name $name
