@@ -25,10 +25,9 @@ class SmallCpu64Test(absltest.TestCase):
     # the named config must be exactly that, apart from the training
     # budget (the row ran for a step count, the config for an hour) and
     # what training logs.
-    rows = (REPO / "experiments/2026-11-30_quality/"
-            "results_branch_time_64.jsonl")
+    rows = REPO / "experiments/2026-11-30_quality/results_qsize_64.jsonl"
     row = next(row for row in map(json.loads, rows.read_text().splitlines())
-               if row["row"] == "H64_light")
+               if row["row"] == "H64_q32")
     expected = _config("small_cpu.py")
     for item in row["overrides"]:
       if not item.startswith(("log.", "seed=")):
