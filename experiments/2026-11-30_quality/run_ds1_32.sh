@@ -7,12 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 row() {
-  local name=$1
-  shift
-  .venv/bin/python experiments/bench_quality.py --config configs/small_cpu.py \
-      --workdir runs/quality/$name --set log.eval_every_steps=100 \
-      --set render.density_scale=1.0 "$@" 2> runs/quality/$name.stderr \
-    | grep '^{' | sed "s/^{/{\"row\": \"$name\", /"
+  experiments/2026-11-30_quality/row_32.sh "$@" --set render.density_scale=1.0
 }
 row D32_light_ds1_seed1 --steps 1277 --set seed=1 \
     --set loss.identity_random_weight=0 --set loss.recon_gan_weight=0 \

@@ -11,13 +11,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 row() {
-  local name=$1
-  shift
-  .venv/bin/python experiments/bench_quality.py --config configs/small_cpu.py \
-      --workdir runs/quality/$name --set log.eval_every_steps=100 \
-      --set seed=0 "$@" 2> runs/quality/$name.stderr | grep '^{' \
-    | sed "s/^{/{\"row\": \"$name\", /"
-  experiments/2026-11-30_quality/score_hour.sh runs/quality/$name $name
+  experiments/2026-11-30_quality/row_32.sh "$@"
+  experiments/2026-11-30_quality/score_hour.sh runs/quality/$1 $1
 }
 row D32_full --steps 900
 row D32_light --steps 1277 --set loss.identity_random_weight=0 \

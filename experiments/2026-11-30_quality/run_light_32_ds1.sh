@@ -6,11 +6,8 @@
 # (score_hour.sh). Usage: ... > rows.jsonl
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-name=D32_light_ds1
-.venv/bin/python experiments/bench_quality.py --config configs/small_cpu.py \
-    --workdir runs/quality/$name --set log.eval_every_steps=100 \
-    --set seed=0 --steps 1277 --set loss.identity_random_weight=0 \
-    --set loss.recon_gan_weight=0 --set identity.q_width=16 \
-    --set render.density_scale=1.0 2> runs/quality/$name.stderr \
-  | grep '^{' | sed "s/^{/{\"row\": \"$name\", /"
-experiments/2026-11-30_quality/score_hour.sh runs/quality/$name $name
+experiments/2026-11-30_quality/row_32.sh D32_light_ds1 --steps 1277 \
+    --set loss.identity_random_weight=0 --set loss.recon_gan_weight=0 \
+    --set identity.q_width=16 --set render.density_scale=1.0
+experiments/2026-11-30_quality/score_hour.sh runs/quality/D32_light_ds1 \
+    D32_light_ds1

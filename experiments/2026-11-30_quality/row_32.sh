@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# One 32x32 row: the demo config trained from scratch by bench_quality.py,
+# seed 0 and held-out metrics every 100 steps, then the caller's arguments
+# (later ones win). Prints its JSON line with "row" first; the log goes to
+# runs/quality/NAME.stderr.
+# Usage: experiments/2026-11-30_quality/row_32.sh NAME --steps N [--set k=v ...]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+name=$1
+shift
+mkdir -p runs/quality
+.venv/bin/python experiments/bench_quality.py --config configs/small_cpu.py \
+    --workdir runs/quality/$name --set log.eval_every_steps=100 \
+    --set seed=0 "$@" 2> runs/quality/$name.stderr | grep '^{' \
+  | sed "s/^{/{\"row\": \"$name\", /"
