@@ -62,7 +62,8 @@ def box_downsample(images: jax.Array, size: int) -> jax.Array:
   """[b, s, s, c] -> [b, size, size, c]: the mean of each pixel block.
 
   ``s`` is a multiple of ``size``; the box filter is what a camera of the
-  lower resolution records, and it does not alias.
+  lower resolution records: it averages the pixels it drops, rather than
+  picking one of them.
   """
   b, s, _, c = images.shape
   if s == size:
@@ -98,9 +99,10 @@ class LatentPoseEncoder(nnx.Module):
   """Q: [b, s, s, 3] images in [-1, 1] -> ``structs.Encoding``.
 
   Images are box-filtered to ``identity.q_image_size`` first (0: read at
-  the data's size): at 64x64 Q is most of the identity branch's work, and
-  a quarter of the pixels is a quarter of its convolutions. One trunk, one hidden layer, then linear heads: mean and log-variance for
-  each latent code, and yaw/pitch squashed by tanh into the prior's range
+  the data's size): at 64x64 Q is the largest part of the identity
+  branch's work, and a quarter of the pixels is a quarter of its
+  convolutions. One trunk, one hidden layer, then linear heads: mean and
+  log-variance for each latent code, and yaw/pitch squashed by tanh into the prior's range
   (widened by ``POSE_RANGE_MARGIN``), so every predicted pose is one the
   generator was trained to render. Log-variances are soft-bounded by
   ``LOGVAR_BOUND``.
