@@ -102,10 +102,10 @@ class LatentPoseEncoder(nnx.Module):
   the data's size): at 64x64 Q is the largest part of the identity
   branch's work, and a quarter of the pixels is a quarter of its
   convolutions. One trunk, one hidden layer, then linear heads: mean and
-  log-variance for each latent code, and yaw/pitch squashed by tanh into the prior's range
-  (widened by ``POSE_RANGE_MARGIN``), so every predicted pose is one the
-  generator was trained to render. Log-variances are soft-bounded by
-  ``LOGVAR_BOUND``.
+  log-variance for each latent code, and yaw/pitch squashed by tanh into
+  the prior's range (widened by ``POSE_RANGE_MARGIN``), so every predicted
+  pose is one the generator was trained to render. Log-variances are
+  soft-bounded by ``LOGVAR_BOUND``.
   """
 
   def __init__(self, config, *, rngs: nnx.Rngs):
