@@ -22,6 +22,7 @@ from flax import nnx
 from jaxface import camera as camera_lib
 from jaxface import errors
 from jaxface import layers
+from jaxface import losses
 from jaxface import structs
 
 # Q's pose head may reach slightly past the prior so that the boundary of the
@@ -56,20 +57,6 @@ def q_input_size(config) -> int:
         f"identity.q_image_size must be 0 or a power of two from 4 to "
         f"data.image_size ({full}), got {size}")
   return size
-
-
-def box_downsample(images: jax.Array, size: int) -> jax.Array:
-  """[b, s, s, c] -> [b, size, size, c]: the mean of each pixel block.
-
-  ``s`` is a multiple of ``size``; the box filter is what a camera of the
-  lower resolution records: it averages the pixels it drops, rather than
-  picking one of them.
-  """
-  b, s, _, c = images.shape
-  if s == size:
-    return images
-  f = s // size
-  return images.reshape(b, size, f, size, f, c).mean(axis=(2, 4))
 
 
 def _doubling(width: int, size: int) -> list[int]:
@@ -124,7 +111,8 @@ class LatentPoseEncoder(nnx.Module):
     self.pitch_half = POSE_RANGE_MARGIN * pitch_half
 
   def __call__(self, images: jax.Array) -> structs.Encoding:
-    images = box_downsample(images, self.input_size)
+    if images.shape[1] != self.input_size:
+      images = losses.box_downsample(images, self.input_size)
     net = jax.nn.leaky_relu(self.hidden(self.trunk(images)), 0.2)
     splits = np.cumsum(self.dims)[:-1]
     mean, logvar = jnp.split(self.codes(net), 2, axis=-1)

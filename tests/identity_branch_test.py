@@ -465,17 +465,6 @@ class EncoderTest(parameterized.TestCase):
                                                    encoding, 0.0)):
       np.testing.assert_array_equal(z, 3.0)
 
-  def test_box_downsample_is_the_mean_of_each_block(self):
-    images = jax.random.normal(jax.random.key(0), (2, 8, 8, 3))
-    small = np.asarray(encoders.box_downsample(images, 2))
-    reference = np.zeros((2, 2, 2, 3), np.float32)
-    for i in range(2):
-      for j in range(2):
-        reference[:, i, j] = np.asarray(
-            images[:, 4 * i:4 * i + 4, 4 * j:4 * j + 4]).mean(axis=(1, 2))
-    np.testing.assert_allclose(small, reference, atol=1e-6)
-    self.assertIs(encoders.box_downsample(images, 8), images)
-
   def test_q_reads_images_at_its_own_size(self):
     config = testing_utils.load_config("tiny")  # 32x32 data
     config.identity.q_image_size = 16

@@ -12,5 +12,5 @@ row() {
 row D32_light_ds1_seed1 --steps 1277 --set seed=1 \
     --set loss.identity_random_weight=0 --set loss.recon_gan_weight=0 \
     --set identity.q_width=16 &
-row D32_full_ds1 --steps 900 --set seed=0
+row D32_full_ds1 --steps 900
 wait
