@@ -2,14 +2,12 @@
 
 The demo config (``small_cpu``) with 64x64 output (the same 16x16 feature
 image, upsampled four times by the neural renderer; D one block deeper),
-the object's density unscaled, four times the demo's training identities,
-and a lighter identity branch: Q at half width, reading 32x32 images, and
-without the two terms that read a render of Q's codes at random poses.
+four times the demo's training identities, and Q reading 32x32 images.
 This is the row H64_q32 of experiments/2026-11-30_quality ("Q at 32x32,
-at 64x64"): in the time the full branch takes for the hour's 1833 steps,
-19.79 dB inside the head on held-out novel views, 2.4 dB above copying
-the input (one seed; Q at full size, H64_light: 19.27 and 19.52 from two
-seeds).
+at 64x64"): in the time the full identity branch takes for the hour's
+1833 steps, 19.79 dB inside the head on held-out novel views, 2.4 dB
+above copying the input (one seed; Q at full size, H64_light: 19.27 and
+19.52 from two seeds).
 
   jaxface make-data --name synthetic_faces --identities 1536 \\
       --test-identities 8 --views 8 --size 64 --data-dir data
@@ -27,21 +25,17 @@ _DEMO = runpy.run_path(str(pathlib.Path(__file__).with_name("small_cpu.py")))
 def get_config(arg=None):
   config = _DEMO["get_config"](arg)
   config.data.update(image_size=64, train_identities=1536)
-  # At 64x64 the demo's scale 4 left a fog over the background (opacity
-  # 0.44 at 800 steps); scale 1 was solid after the hour (0.94 in the head,
-  # 0.02 outside) ("On an accelerator, and 64x64 with solid heads").
-  config.render.density_scale = 1.0
   # 1536 identities, not 384: at the same 1833 steps heads more solid
   # (opacity 0.94 against 0.78), depth error 3.5% against 4.6%, +0.8 dB on
   # novel views at the last step (+0.5 over the last five evaluations;
   # the PSNR curves cross).
-  # A lighter identity branch, 0.883 s a step against 1.439: in the same
-  # time, 19.12 and 19.42 dB over the last five evaluations (seeds 0 and 1)
-  # against the full branch's 18.33 and 18.37, heads as solid; the
-  # background's opacity 0.04-0.09 against 0.02 ("The lighter branch from
-  # a second seed, and on every other step, at 64x64").
-  config.identity.q_width = 16
-  config.loss.update(identity_random_weight=0.0, recon_gan_weight=0.0)
+  # The demo's density scale (1) and lighter identity branch were measured
+  # here first: at scale 4 a fog over the background (opacity 0.44 at 800
+  # steps; "On an accelerator, and 64x64 with solid heads"); the lighter
+  # branch, 0.883 s a step against 1.439, in the same time 19.12 and 19.42
+  # dB over the last five evaluations (seeds 0 and 1) against the full
+  # branch's 18.33 and 18.37 ("The lighter branch from a second seed, and
+  # on every other step, at 64x64").
   # Q reads each image box-filtered to 32x32: 0.737 s a step against 0.839
   # (a quarter of Q's pixels), and ahead image for image, 19.70 dB over
   # the evaluations at 32-45 thousand images against the light branch's

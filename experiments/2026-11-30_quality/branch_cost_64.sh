@@ -12,7 +12,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 bench() {
   .venv/bin/python experiments/bench_train_step.py \
-      --config configs/small_cpu.py --batch-size 16 --steps 1 --warmup 1 \
+      --config experiments/2026-11-30_quality/demo_900.py \
+      --batch-size 16 --steps 1 --warmup 1 \
       --set data.image_size=64 render.density_scale=1.0 "$@" 2>/dev/null \
     | grep '^{'
 }

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# One 32x32 row: the demo config trained from scratch by bench_quality.py,
+# One 32x32 row: the demo config as the rows ran it (demo_900.py: density
+# scale 4, the full identity branch) trained from scratch by bench_quality.py,
 # seed 0 and held-out metrics every 100 steps, then the caller's arguments
 # (later ones win). Prints its JSON line with "row" first; the log goes to
 # runs/quality/NAME.stderr.
@@ -9,7 +10,8 @@ cd "$(dirname "$0")/../.."
 name=$1
 shift
 mkdir -p runs/quality
-.venv/bin/python experiments/bench_quality.py --config configs/small_cpu.py \
+.venv/bin/python experiments/bench_quality.py \
+    --config experiments/2026-11-30_quality/demo_900.py \
     --workdir runs/quality/$name --set log.eval_every_steps=100 \
     --set seed=0 "$@" 2> runs/quality/$name.stderr | grep '^{' \
   | sed "s/^{/{\"row\": \"$name\", /"

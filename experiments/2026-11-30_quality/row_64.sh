@@ -16,7 +16,8 @@ name=$1
 shift
 run=runs/quality/$name
 mkdir -p runs/quality
-.venv/bin/python experiments/bench_quality.py --config configs/small_cpu.py \
+.venv/bin/python experiments/bench_quality.py \
+    --config experiments/2026-11-30_quality/demo_900.py \
     --workdir $run --steps 1833 --set data.image_size=64 \
     --set render.density_scale=1.0 --set data.train_identities=1536 \
     --encoder-identities 384 --set log.eval_every_steps=200 --set seed=0 \

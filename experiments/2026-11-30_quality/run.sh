@@ -27,7 +27,8 @@ for row in "${rows[@]:$first}"; do
   args=""
   [[ "$row" == *"|"* ]] && args=${row#*|}
   # shellcheck disable=SC2086
-  .venv/bin/python experiments/bench_quality.py --config configs/small_cpu.py \
+  .venv/bin/python experiments/bench_quality.py \
+      --config experiments/2026-11-30_quality/demo_900.py \
       --steps "$steps" --workdir "runs/quality/$name" $args 2>/dev/null \
       | grep '^{' | sed "s/^{/{\"row\": \"$name\", /"
 done

@@ -24,7 +24,8 @@ for row in "${rows[@]}"; do
   name=${row%%|*}
   args=${row#*|}
   # shellcheck disable=SC2086
-  .venv/bin/python experiments/bench_quality.py --config configs/small_cpu.py \
+  .venv/bin/python experiments/bench_quality.py \
+      --config experiments/2026-11-30_quality/demo_900.py \
       --steps 800 --workdir "runs/quality/$name" $pinned $args 2>/dev/null \
       | grep '^{' | sed "s/^{/{\"row\": \"$name\", /"
   .venv/bin/jaxface evaluate --workdir "runs/quality/$name" --refine-steps 100 \

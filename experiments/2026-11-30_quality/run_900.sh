@@ -21,7 +21,8 @@ for row in "${rows[@]}"; do
   name=${row%%|*}
   args=${row#*|}
   # shellcheck disable=SC2086
-  .venv/bin/python experiments/bench_quality.py --config configs/small_cpu.py \
+  .venv/bin/python experiments/bench_quality.py \
+      --config experiments/2026-11-30_quality/demo_900.py \
       --steps 900 --workdir "runs/quality/$name" \
       --set render.density_scale=1.0 $args 2>/dev/null \
       | grep '^{' | sed "s/^{/{\"row\": \"$name\", /"

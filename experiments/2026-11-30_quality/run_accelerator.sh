@@ -18,7 +18,8 @@ MINUTES=${MINUTES:-3}
 SIZES=${SIZES:-64 128}
 for size in $SIZES; do
   name=A${size}_${MINUTES}min
-  $PYTHON experiments/bench_quality.py --config configs/small_cpu.py \
+  $PYTHON experiments/bench_quality.py \
+      --config experiments/2026-11-30_quality/demo_900.py \
       --workdir "runs/quality/$name" --minutes "$MINUTES" \
       --set data.image_size="$size" --set ckpt.every_steps=1000 \
       --set log.eval_every_steps=1000 --set log.images_every_steps=1000 \

@@ -18,7 +18,8 @@ if [ ! -e runs/quality/$name ] && [ -d $p1/ckpt/800 ]; then
   cp -r $p1 runs/quality/$name
   rm -rf runs/quality/$name/eval runs/quality/$name/samples
 fi
-.venv/bin/python experiments/bench_quality.py --config configs/small_cpu.py \
+.venv/bin/python experiments/bench_quality.py \
+    --config experiments/2026-11-30_quality/demo_900.py \
     --workdir runs/quality/$name --steps 1833 --set data.image_size=64 \
     --set render.density_scale=1.0 --set data.train_identities=384 \
     --encoder-identities 384 --set log.eval_every_steps=200 --set seed=0 \

@@ -14,7 +14,8 @@ cd "$(dirname "$0")/../.."
 here=experiments/2026-11-30_quality
 name=K2_density_scale
 run=runs/quality/$name
-.venv/bin/python experiments/bench_quality.py --config configs/small_cpu.py \
+.venv/bin/python experiments/bench_quality.py \
+    --config experiments/2026-11-30_quality/demo_900.py \
     --workdir $run --steps 900 --set seed=0 --set render.density_scale=2.0 \
     2>/dev/null | grep '^{' | sed "s/^{/{\"row\": \"$name\", /"
 .venv/bin/jaxface evaluate --workdir $run --refine-steps 100 \

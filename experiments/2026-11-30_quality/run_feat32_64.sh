@@ -13,7 +13,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 name=H64_feat32
 run=runs/quality/$name
-.venv/bin/python experiments/bench_quality.py --config configs/small_cpu.py \
+.venv/bin/python experiments/bench_quality.py \
+    --config experiments/2026-11-30_quality/demo_900.py \
     --workdir $run --minutes 60 --set data.image_size=64 \
     --set render.density_scale=1.0 --set data.train_identities=1536 \
     --set render.feature_size=32 \

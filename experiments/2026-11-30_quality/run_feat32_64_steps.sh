@@ -19,7 +19,8 @@ if [ ! -e runs/quality/$name ]; then
   rm -rf runs/quality/$name/eval runs/quality/$name/samples \
       runs/quality/$name/prior_meshes
 fi
-.venv/bin/python experiments/bench_quality.py --config configs/small_cpu.py \
+.venv/bin/python experiments/bench_quality.py \
+    --config experiments/2026-11-30_quality/demo_900.py \
     --workdir runs/quality/$name --steps 1200 --set data.image_size=64 \
     --set render.density_scale=1.0 --set data.train_identities=1536 \
     --set render.feature_size=32 \

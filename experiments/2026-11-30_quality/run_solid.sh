@@ -24,7 +24,8 @@ pinned=(--set render.density_scale=1.0)
 bench() {  # name, then bench_quality.py's arguments
   local name=$1
   shift
-  .venv/bin/python experiments/bench_quality.py --config configs/small_cpu.py \
+  .venv/bin/python experiments/bench_quality.py \
+      --config experiments/2026-11-30_quality/demo_900.py \
       --workdir "runs/quality/$name" --steps 900 --set seed=0 "${pinned[@]}" \
       "$@" \
       2>/dev/null | grep '^{' | sed "s/^{/{\"row\": \"$name\", /"

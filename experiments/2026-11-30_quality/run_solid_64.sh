@@ -10,7 +10,8 @@ cd "$(dirname "$0")/../.."
 bench() {  # name, then bench_quality.py's arguments
   local name=$1
   shift
-  .venv/bin/python experiments/bench_quality.py --config configs/small_cpu.py \
+  .venv/bin/python experiments/bench_quality.py \
+      --config experiments/2026-11-30_quality/demo_900.py \
       --workdir "runs/quality/$name" --set data.image_size=64 \
       --set log.eval_every_steps=200 --set seed=0 "$@" 2>/dev/null \
       | grep '^{' | sed "s/^{/{\"row\": \"$name\", /"
