@@ -1,14 +1,15 @@
 """Compiler options for the jitted training steps on XLA's CPU backend.
 
-XLA:CPU hands each convolution to YNNPACK by default. For the demo's step,
-whose neural renderer sees 48 images of 32x32, a profile found the
+XLA:CPU hands each convolution to YNNPACK by default. For the demo's step
+(its neural renderer then saw 48 images of 32x32), a profile found the
 step's largest operations there: the weight gradients of those
 convolutions (a convolution whose window is the whole image). XLA's own
 convolution emitter is faster for them. ``train.ynn_convolutions``
 = False compiles the step with convolutions kept out of YNNPACK (dots and
-reductions stay in it). A step of ``configs/small_cpu.py`` then takes
-1.01-1.14 s against 1.21-1.43 s on 2 cores (four pairs of
-``experiments/bench_train_step.py`` runs), while ``configs/celeba64.py`` at
+reductions stay in it). A step of ``configs/small_cpu.py`` (as it was
+then, with the full identity branch) then took 1.01-1.14 s against
+1.21-1.43 s on 2 cores (four pairs of ``experiments/bench_train_step.py``
+runs), while ``configs/celeba64.py`` at
 64x64 gains nothing (1.27 against 1.20 s), so it is a per-config choice.
 Other backends ignore it.
 """

@@ -18,23 +18,49 @@ _override = runpy.run_path(
     str(REPO / "experiments" / "bench_quality.py"))["_override"]
 
 
+def _row_config(results, name):
+  """The config a row trained: its overrides on the demo config of then.
+
+  Apart from its seed and when training logs: the named configs keep their
+  own.
+  """
+  path = REPO / "experiments/2026-11-30_quality" / results
+  row = next(row for row in map(json.loads, path.read_text().splitlines())
+             if row["row"] == name)
+  # The rows' scripts apply their overrides to the demo as it was before
+  # it took the lighter branch.
+  config = runpy.run_path(str(
+      REPO / "experiments/2026-11-30_quality/demo_900.py"))["get_config"]()
+  for item in row["overrides"]:
+    if not item.startswith(("log.", "seed=")):
+      _override(config, item)
+  return config
+
+
+def _same_but_budget(test, actual, expected):
+  """Equal apart from the training budget and when it logs and saves."""
+  expected.train.update(num_steps=actual.train.num_steps,
+                        max_minutes=actual.train.max_minutes)
+  expected.ckpt.every_steps = actual.ckpt.every_steps
+  expected.log = actual.log
+  test.assertEqual(actual.to_dict(), expected.to_dict())
+
+
+class SmallCpuTest(absltest.TestCase):
+
+  def test_is_the_32x32_row_it_was_chosen_from(self):
+    _same_but_budget(self, _config("small_cpu.py"),
+                     _row_config("results_ds1_32.jsonl", "D32_light_ds1"))
+
+
 class SmallCpu64Test(absltest.TestCase):
 
-  def test_is_the_demo_with_the_hour_rows_overrides(self):
-    # The row's own JSON line names what it changed in the demo config;
-    # the named config must be exactly that, apart from the training
-    # budget (the row ran for a step count, the config for an hour) and
-    # what training logs.
-    rows = REPO / "experiments/2026-11-30_quality/results_qsize_64.jsonl"
-    row = next(row for row in map(json.loads, rows.read_text().splitlines())
-               if row["row"] == "H64_q32")
-    expected = _config("small_cpu.py")
-    for item in row["overrides"]:
-      if not item.startswith(("log.", "seed=")):
-        _override(expected, item)
-    expected.train.update(num_steps=10 ** 9, max_minutes=60.0)
+  def test_is_the_hour_row_it_was_chosen_from(self):
+    # The row ran for a step count, the config for an hour of wall time.
     actual = _config("small_cpu64.py")
-    self.assertEqual(actual.to_dict(), expected.to_dict())
+    self.assertEqual(actual.train.max_minutes, 60.0)
+    _same_but_budget(self, actual,
+                     _row_config("results_qsize_64.jsonl", "H64_q32"))
 
 
 if __name__ == "__main__":
