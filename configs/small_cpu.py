@@ -119,7 +119,8 @@ def get_config(arg=None):
   # (experiments/2026-11-30_quality, "More identities").
   config.data.update(image_size=32, train_identities=384, test_identities=8,
                      views=8, pairs=True)
-  # 1280 steps keep `make demo` under 30 minutes on 2 cores. At 64x64,
+  # 1280 steps keep `make demo` under 30 minutes on 2 cores (22.5 on an
+  # Intel Xeon, experiments/2026-11-30_demo). At 64x64,
   # batches of 8 for twice the steps (the same images and time) scored
   # level with batches of 16, with less solid heads (experiments/
   # 2026-11-30_quality, "Smaller batches, more steps").

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# One row at 64x64 against H64_ids1536 (run_data_64.sh: the demo config at
-# 64x64, the object's density scale 1, 1536 training identities, E2
+# One row at 64x64 against H64_ids1536 (run_data_64.sh: the demo config as
+# the rows ran it, demo_900.py with its full identity branch, at 64x64, the
+# object's density scale 1, 1536 training identities, E2
 # pretrained on the first 384, seed 0, held-out metrics every 200 steps),
 # with the row's own settings after the name (a later --set or --steps
 # wins, so --set seed=1 changes the seed). A step budget of H64_ids1536's
