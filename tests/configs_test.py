@@ -46,6 +46,18 @@ def _same_but_budget(test, actual, expected):
   test.assertEqual(actual.to_dict(), expected.to_dict())
 
 
+class Demo900Test(absltest.TestCase):
+
+  def test_is_the_demo_config_the_rows_ran(self):
+    # demo_900.json is configs/small_cpu.py as it was before it took the
+    # lighter branch; demo_900.py rebuilds it from today's demo config, so
+    # a later change to the demo must be undone there too.
+    here = REPO / "experiments/2026-11-30_quality"
+    config = runpy.run_path(str(here / "demo_900.py"))["get_config"]()
+    self.assertEqual(json.loads(config.to_json(sort_keys=True)),
+                     json.loads((here / "demo_900.json").read_text()))
+
+
 class SmallCpuTest(absltest.TestCase):
 
   def test_is_the_32x32_row_it_was_chosen_from(self):
