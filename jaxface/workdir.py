@@ -160,6 +160,19 @@ def load_config(workdir) -> ml_collections.ConfigDict:
   if not path.is_file():
     raise errors.CheckpointError(
         f"{workdir} is not a training workdir (no {CONFIG_FILE})")
+  return read_config(path)
+
+
+def read_config(path) -> ml_collections.ConfigDict:
+  """A config stored as JSON, read as ``load_config`` reads a run's.
+
+  Entries added or renamed since it was written get the value it behaved
+  with, so a stored config keeps meaning what it meant.
+
+  Raises:
+    errors.CheckpointError: ``path`` is not JSON.
+  """
+  path = pathlib.Path(path)
   try:
     values = json.loads(path.read_text())
   except ValueError as e:
