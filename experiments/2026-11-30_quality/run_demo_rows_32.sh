@@ -18,3 +18,7 @@ $row D32_base
 $row D32_cross_x2_seed1 --set loss.cross_view_weight=2.0 \
     --set loss.cross_view_perceptual_weight=1.0 --set seed=1
 $row D32_base_seed1 --set seed=1
+# The seed-0 control and cross-view rows refined and tuned as the demo is.
+score=experiments/2026-11-30_quality/score_hour.sh
+$score runs/quality/D32_base D32_base
+$score runs/quality/D32_cross_x2 D32_cross_x2
