@@ -6,8 +6,7 @@
 # (score_hour.sh). Usage: ... > rows.jsonl
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-experiments/2026-11-30_quality/row_32.sh D32_light_ds1 --steps 1277 \
-    --set loss.identity_random_weight=0 --set loss.recon_gan_weight=0 \
-    --set identity.q_width=16 --set render.density_scale=1.0
+# (row_demo_32.sh: row_32.sh with these four changes and 1277 steps)
+experiments/2026-11-30_quality/row_demo_32.sh D32_light_ds1
 experiments/2026-11-30_quality/score_hour.sh runs/quality/D32_light_ds1 \
     D32_light_ds1
