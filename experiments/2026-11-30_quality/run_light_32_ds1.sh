@@ -6,7 +6,7 @@
 # (score_hour.sh). Usage: ... > rows.jsonl
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-# (row_demo_32.sh: row_32.sh with these four changes and 1277 steps)
+# (row_demo_32.sh: row_32.sh, 1277 steps, the lighter branch and scale 1)
 experiments/2026-11-30_quality/row_demo_32.sh D32_light_ds1
 experiments/2026-11-30_quality/score_hour.sh runs/quality/D32_light_ds1 \
     D32_light_ds1
