@@ -22,3 +22,7 @@ $row D32_base_seed1 --set seed=1
 score=experiments/2026-11-30_quality/score_hour.sh
 $score runs/quality/D32_base D32_base
 $score runs/quality/D32_cross_x2 D32_cross_x2
+# A third seed of the control and the cross-view row, run after the rest.
+$row D32_base_seed2 --set seed=2
+$row D32_cross_x2_seed2 --set loss.cross_view_weight=2.0 \
+    --set loss.cross_view_perceptual_weight=1.0 --set seed=2
