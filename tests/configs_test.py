@@ -67,7 +67,8 @@ class SmallCpuTest(absltest.TestCase):
 
   def test_is_the_32x32_row_it_was_chosen_from(self):
     _same_but_budget(self, _config("small_cpu.py"),
-                     _row_config("results_ds1_32.jsonl", "D32_light_ds1"))
+                     _row_config("results_demo_rows_32.jsonl",
+                                 "D32_cross_x2"))
 
 
 class SmallCpu64Test(absltest.TestCase):
