@@ -2,7 +2,8 @@
 
 The demo config (``small_cpu``) with 64x64 output (the same 16x16 feature
 image, upsampled four times by the neural renderer; D one block deeper),
-four times the demo's training identities, and Q reading 32x32 images.
+four times the demo's training identities, Q reading 32x32 images, and
+the cross-view term at half the demo's weights (as its rows ran).
 This is the row H64_q32 of experiments/2026-11-30_quality ("Q at 32x32,
 at 64x64"): in the time the full identity branch takes for the hour's
 1833 steps, 19.79 dB inside the head on held-out novel views, 2.4 dB
