@@ -26,3 +26,9 @@ $score runs/quality/D32_cross_x2 D32_cross_x2
 $row D32_base_seed2 --set seed=2
 $row D32_cross_x2_seed2 --set loss.cross_view_weight=2.0 \
     --set loss.cross_view_perceptual_weight=1.0 --set seed=2
+# The cross-view term at four times A3's weights, seeds 0 and 1, run after
+# the demo took twice.
+$row D32_cross_x4 --set loss.cross_view_weight=4.0 \
+    --set loss.cross_view_perceptual_weight=2.0
+$row D32_cross_x4_seed1 --set loss.cross_view_weight=4.0 \
+    --set loss.cross_view_perceptual_weight=2.0 --set seed=1
