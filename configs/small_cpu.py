@@ -80,8 +80,9 @@ def get_config(arg=None):
       # 1277 steps (+0.42, +0.19, +0.07 dB on held-out novel views; +3.09
       # over copying the input at 15-30 degrees of yaw against +2.68) and
       # over the last five evaluations, with less pose error: small, but
-      # free ("Learning rates, more identities and a stronger cross-view
-      # term, at the demo's 32x32").
+      # free. Four times A3's weights scored level with twice (two seeds)
+      # ("Learning rates, more identities and a stronger cross-view term,
+      # at the demo's 32x32").
       cross_view_weight=2.0,
       cross_view_perceptual_weight=1.0,
       # Q's pose of each real image regressed to the data's camera label, as
