@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# One row on the demo's recipe as the row it was chosen from (D32_light_ds1
-# of "Density scale 1 at the demo's 32x32": demo_900.py with the four changes
-# that configs/small_cpu.py took, seed 0, 1277 steps, held-out metrics every
-# 100 steps), then the caller's arguments (later ones win).
+# One row on the demo's recipe before its cross-view term was doubled: the
+# row D32_light_ds1 of "Density scale 1 at the demo's 32x32" (demo_900.py
+# with the four changes that configs/small_cpu.py took, seed 0, 1277 steps,
+# held-out metrics every 100 steps), then the caller's arguments (later ones
+# win); D32_cross_x2 (its two cross-view --sets) is today's demo recipe.
 # Usage: experiments/2026-11-30_quality/row_demo_32.sh NAME [--set k=v ...]
 #   >> rows.jsonl
 set -euo pipefail

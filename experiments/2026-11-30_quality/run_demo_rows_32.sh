@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # "Learning rates, more identities and a stronger cross-view term, at the
-# demo's 32x32": each row changes one thing in the demo's recipe
-# (row_demo_32.sh), and D32_base changes nothing, as the control trained
+# demo's 32x32": each row changes one thing in the demo's recipe as it
+# was before these rows (row_demo_32.sh), and D32_base changes nothing, as the control trained
 # with this machine's E2 and scored by its judge (both pretrained afresh).
 # The rows ran two or three at a time. Usage: ... > rows.jsonl
 set -euo pipefail
