@@ -4,13 +4,13 @@
 # 1536 identities, Q at 32x32, with the cross-view term pinned below at
 # A3's weights, which H64_q32 and H64_hour ran), seed 0, E2 pretrained on
 # the first 384 identities (as every 64x64 row's), the config's own
-# held-out evaluation every 320 steps, for
-# a step budget of 2240 (seven evaluations), so that two rows can share the
-# cores and still compare; then the caller's arguments (later ones win).
+# held-out evaluation every 320 steps, for the caller's budget (--steps N,
+# which holds when rows share the cores, or --minutes M, which holds only
+# alone on them), then the caller's settings (later ones win).
 # Prints the row's JSON line, then score_hour.sh's (refined, tuned, the
 # prior's meshes). The training's log goes to runs/quality/NAME.stderr.
-# Usage: experiments/2026-11-30_quality/row_hour_64.sh NAME [--set k=v ...]
-#   >> rows.jsonl
+# Usage: experiments/2026-11-30_quality/row_hour_64.sh NAME --steps N
+#   [--set k=v ...] >> rows.jsonl
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 name=$1
@@ -18,7 +18,7 @@ shift
 run=runs/quality/$name
 mkdir -p runs/quality
 .venv/bin/python experiments/bench_quality.py \
-    --config configs/small_cpu64.py --workdir $run --steps 2240 \
+    --config configs/small_cpu64.py --workdir $run \
     --encoder-identities 384 --set seed=0 \
     --set loss.cross_view_weight=1.0 \
     --set loss.cross_view_perceptual_weight=0.5 \
