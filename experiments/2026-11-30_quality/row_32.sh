@@ -9,9 +9,6 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 name=$1
 shift
-mkdir -p runs/quality
-.venv/bin/python experiments/bench_quality.py \
+experiments/2026-11-30_quality/bench_row.sh "$name" \
     --config experiments/2026-11-30_quality/demo_900.py \
-    --workdir runs/quality/$name --set log.eval_every_steps=100 \
-    --set seed=0 "$@" 2> runs/quality/$name.stderr | grep '^{' \
-  | sed "s/^{/{\"row\": \"$name\", /"
+    --set log.eval_every_steps=100 --set seed=0 "$@"

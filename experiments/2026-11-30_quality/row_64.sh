@@ -15,13 +15,10 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 name=$1
 shift
-run=runs/quality/$name
-mkdir -p runs/quality
-.venv/bin/python experiments/bench_quality.py \
+experiments/2026-11-30_quality/bench_row.sh "$name" \
     --config experiments/2026-11-30_quality/demo_900.py \
-    --workdir $run --steps 1833 --set data.image_size=64 \
+    --steps 1833 --set data.image_size=64 \
     --set render.density_scale=1.0 --set data.train_identities=1536 \
     --encoder-identities 384 --set log.eval_every_steps=200 --set seed=0 \
-    "$@" 2> runs/quality/$name.stderr | grep '^{' \
-    | sed "s/^{/{\"row\": \"$name\", /"
-experiments/2026-11-30_quality/score_hour.sh $run $name
+    "$@"
+experiments/2026-11-30_quality/score_hour.sh runs/quality/$name $name

@@ -15,13 +15,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 name=$1
 shift
-run=runs/quality/$name
-mkdir -p runs/quality
-.venv/bin/python experiments/bench_quality.py \
-    --config configs/small_cpu64.py --workdir $run \
-    --encoder-identities 384 --set seed=0 \
+experiments/2026-11-30_quality/bench_row.sh "$name" \
+    --config configs/small_cpu64.py --encoder-identities 384 --set seed=0 \
     --set loss.cross_view_weight=1.0 \
-    --set loss.cross_view_perceptual_weight=0.5 \
-    "$@" 2> runs/quality/$name.stderr | grep '^{' \
-    | sed "s/^{/{\"row\": \"$name\", /"
-experiments/2026-11-30_quality/score_hour.sh $run $name
+    --set loss.cross_view_perceptual_weight=0.5 "$@"
+experiments/2026-11-30_quality/score_hour.sh runs/quality/$name $name

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # "Learning rates, more identities and a stronger cross-view term, at the
 # demo's 32x32": each row changes one thing in the demo's recipe as it
-# was before these rows (row_demo_32.sh), and D32_base changes nothing, as the control trained
-# with this machine's E2 and scored by its judge (both pretrained afresh).
+# was before these rows (row_demo_32.sh), and D32_base changes nothing,
+# as the control trained with this machine's E2 and scored by its judge
+# (both pretrained afresh).
 # The rows ran two or three at a time. Usage: ... > rows.jsonl
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -32,3 +33,8 @@ $row D32_cross_x4 --set loss.cross_view_weight=4.0 \
     --set loss.cross_view_perceptual_weight=2.0
 $row D32_cross_x4_seed1 --set loss.cross_view_weight=4.0 \
     --set loss.cross_view_perceptual_weight=2.0 --set seed=1
+# Seeds 1 and 2 of the cross-view row and the control refined and tuned.
+for run in D32_cross_x2_seed1 D32_base_seed1 D32_cross_x2_seed2 \
+    D32_base_seed2; do
+  $score runs/quality/$run $run
+done
