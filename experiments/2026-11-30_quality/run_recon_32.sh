@@ -8,6 +8,7 @@
 # Usage: experiments/2026-11-30_quality/run_recon_32.sh > results_recon_32.jsonl
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+mkdir -p runs/quality
 row=experiments/2026-11-30_quality/row_demo_32.sh
 score=experiments/2026-11-30_quality/score_hour.sh
 for seed in 0 1; do
