@@ -7,7 +7,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 row=experiments/2026-11-30_quality/row_hour_64.sh
+# A failed row fails the script (a bare `wait` would return 0).
 $row H64_hourcfg --steps 2240 &
+control=$!
 $row H64_cross_x2 --steps 2240 --set loss.cross_view_weight=2.0 \
     --set loss.cross_view_perceptual_weight=1.0 &
-wait
+wait $control
+wait $!

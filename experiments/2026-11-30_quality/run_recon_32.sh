@@ -11,6 +11,9 @@ cd "$(dirname "$0")/../.."
 mkdir -p runs/quality
 row=experiments/2026-11-30_quality/row_demo_32.sh
 score=experiments/2026-11-30_quality/score_hour.sh
+# Each row's lines go to its own file while both run; a failed row fails
+# the script (a bare `wait` would return 0).
+pids=()
 for seed in 0 1; do
   name=D32_recon_x2$([ $seed = 0 ] || echo _seed$seed)
   ( $row $name --set loss.cross_view_weight=2.0 \
@@ -18,6 +21,9 @@ for seed in 0 1; do
       --set loss.l1_weight=2.0 --set loss.perceptual_weight=1.0 \
       --set seed=$seed > runs/quality/$name.row
     $score runs/quality/$name $name >> runs/quality/$name.row ) &
+  pids+=($!)
 done
-wait
+for pid in "${pids[@]}"; do
+  wait "$pid"
+done
 cat runs/quality/D32_recon_x2.row runs/quality/D32_recon_x2_seed1.row
