@@ -99,7 +99,8 @@ def reconstruction_loss(networks: structs.Networks, g_params,
 
   Summing over the batch keeps images independent: each image's variables
   only receive gradients from their own terms. Terms whose network the run
-  lacks (E2, E1) are left out.
+  lacks (E2, E1) are left out, and so are the identity and mirror terms at
+  weight 0.
   """
   mirror = config.refine.get("mirror_weight", 0.0) > 0
   if mirror:
@@ -123,7 +124,10 @@ def reconstruction_loss(networks: structs.Networks, g_params,
     perceptual = identity.perceptual_distance(
         networks.e2_graphdef, networks.e2_params, out.images, targets)
     terms["perceptual"] = perceptual[:batch]
-    if networks.e1_params is not None:
+    # E1 and E2's embedding run only where the term counts (the demo's
+    # weight is 0).
+    if (networks.e1_params is not None
+        and config.refine.get("identity_weight", 0.0) > 0):
       target = identity.embed(networks.e2_graphdef, networks.e2_params,
                               images01)
       terms["identity"] = losses.identity_distance(

@@ -150,6 +150,27 @@ class RefineTest(absltest.TestCase):
     np.testing.assert_allclose(total, jnp.sum(others + 0.5 * expected),
                                rtol=1e-4)
 
+  def test_identity_term_at_weight_zero_is_left_out(self):
+    images = _images(2)
+    images01 = jnp.asarray(images, jnp.float32) / 255.0
+    start = reconstruct.encode(self.networks, images)
+    config = self.config.copy_and_resolve_references()
+    config.refine.update(identity_weight=0.5, mirror_weight=0.0)
+    total, terms = reconstruct.reconstruction_loss(
+        self.networks, self.networks.g_params, start, start, images01,
+        config)
+    self.assertIn("identity", terms)
+    config.refine.identity_weight = 0.0
+    total_without, terms_without = reconstruct.reconstruction_loss(
+        self.networks, self.networks.g_params, start, start, images01,
+        config)
+    self.assertNotIn("identity", terms_without)
+    # The other terms are as before; the total lost only the weighted term.
+    for name, value in terms_without.items():
+      np.testing.assert_allclose(value, terms[name], rtol=1e-5)
+    np.testing.assert_allclose(
+        total_without, total - 0.5 * jnp.sum(terms["identity"]), rtol=1e-4)
+
   def test_zero_steps_is_the_encoder(self):
     images = _images(1)
     start = reconstruct.encode(self.networks, images)
