@@ -121,6 +121,14 @@ def get_config(arg=None):
   # refinement) and loses beyond 30 (-0.6) (experiments/2026-11-30_quality,
   # "Pose labels, learning-rate decay, view direction and pivotal tuning").
   config.refine.update(tune_renderer=False, tune_lr=1e-4)
+  # No identity term at test time (E1 of the rendered features against E2
+  # of the photo; E1 is then not run): on three seeds of the demo's recipe
+  # and the demo's own checkpoint, refined novel views gained 0.10-0.14 dB
+  # without it and tuned ones 0.02-0.18; on the wild set refined ones
+  # moved -0.16 to +0.05, tuned ones -0.03 to +0.21. On the hour's 64x64
+  # checkpoint, level (-0.02 and -0.03 dB) (experiments/2026-11-30_quality,
+  # "What the generator can draw").
+  config.refine.identity_weight = 0.0
   # 384 training identities (3072 images), not 96: at the same 800 steps
   # held-out reconstructions scored +0.9 dB on novel views, with better
   # pose, opacity, SSIM and wild-set PSNR; making them costs a minute
