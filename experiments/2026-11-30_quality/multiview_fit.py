@@ -98,8 +98,8 @@ def _adam_steps(networks, g_params, latents, opt_state, cameras, targets01,
   """``steps`` Adam steps on the codes, or (``tune``) on the field.
 
   Returns:
-    (g_params, latents, opt_state, loss after the last step's update's
-    gradient, i.e. the loss the last step saw).
+    (g_params, latents, opt_state, the loss at the last step, before its
+    update).
   """
   tx = optax.adam(lr)
   frozen = ({} if not tune or config.refine.tune_renderer
