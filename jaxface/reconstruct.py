@@ -148,17 +148,25 @@ def reconstruction_loss(networks: structs.Networks, g_params,
   return jnp.sum(total), terms
 
 
+def split_tunable(g_params, config) -> tuple[dict, dict]:
+  """(the generator weights pivotal tuning moves, those it keeps).
+
+  Without ``refine.tune_renderer`` the 2D neural renderer stays as trained:
+  what tuning adds must then live in the 3D field. ``{**tunable,
+  **frozen}`` is ``g_params`` again.
+  """
+  frozen = ({} if config.refine.tune_renderer
+            else {"renderer": g_params["renderer"]})
+  return {k: v for k, v in g_params.items() if k not in frozen}, frozen
+
+
 @functools.partial(jax.jit, static_argnames=("steps", "config", "tune"))
 def _optimise(networks, g_params, estimate, images01, *, steps: int,
               lr: float, config, tune: bool):
   """``steps`` Adam steps on the estimate (or, if ``tune``, on G)."""
   tx = optax.adam(lr)
-  # Without ``refine.tune_renderer`` the 2D neural renderer stays as trained:
-  # what tuning adds must then live in the 3D field.
-  frozen = ({} if not tune or config.refine.tune_renderer
-            else {"renderer": g_params["renderer"]})
-  variables = ({k: v for k, v in g_params.items() if k not in frozen}
-               if tune else estimate)
+  variables, frozen = (split_tunable(g_params, config) if tune
+                       else (estimate, {}))
 
   def loss_fn(variables):
     g, e = ({**variables, **frozen}, estimate) if tune else (g_params,

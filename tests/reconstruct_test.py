@@ -171,6 +171,19 @@ class RefineTest(absltest.TestCase):
     np.testing.assert_allclose(
         total_without, total - 0.5 * jnp.sum(terms["identity"]), rtol=1e-4)
 
+  def test_split_tunable_keeps_the_renderer_unless_asked(self):
+    g = self.networks.g_params
+    config = self.config.copy_and_resolve_references()
+    config.refine.tune_renderer = False
+    tunable, frozen = reconstruct.split_tunable(g, config)
+    self.assertEqual(list(frozen), ["renderer"])
+    self.assertNotIn("renderer", tunable)
+    self.assertEqual(set({**tunable, **frozen}), set(g))
+    config.refine.tune_renderer = True
+    tunable, frozen = reconstruct.split_tunable(g, config)
+    self.assertEqual(frozen, {})
+    self.assertEqual(set(tunable), set(g))
+
   def test_zero_steps_is_the_encoder(self):
     images = _images(1)
     start = reconstruct.encode(self.networks, images)

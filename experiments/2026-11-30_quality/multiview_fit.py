@@ -102,10 +102,8 @@ def _adam_steps(networks, g_params, latents, opt_state, cameras, targets01,
     update).
   """
   tx = optax.adam(lr)
-  frozen = ({} if not tune or config.refine.tune_renderer
-            else {"renderer": g_params["renderer"]})
-  variables = ({k: v for k, v in g_params.items() if k not in frozen}
-               if tune else latents)
+  variables, frozen = (reconstruct.split_tunable(g_params, config) if tune
+                       else (latents, {}))
 
   def loss_fn(variables):
     if tune:
@@ -148,10 +146,8 @@ def _views(held_out: structs.HeldOut, views, pose=None):
 
 def _init_state(config, g_params, latents, tune: bool):
   tx = optax.adam(1.0)  # the step size does not enter Adam's state
-  if not tune:
-    return tx.init(latents)
-  frozen = () if config.refine.tune_renderer else ("renderer",)
-  return tx.init({k: v for k, v in g_params.items() if k not in frozen})
+  return tx.init(reconstruct.split_tunable(g_params, config)[0] if tune
+                 else latents)
 
 
 class Scorer:
