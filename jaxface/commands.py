@@ -309,7 +309,8 @@ def export_mesh(workdir, out, *, seed: int = 0, num_faces: int = 1,
 
 def evaluate(workdir, out=None, *, refine_steps: int = 0,
              tune_generator: bool = False, every_stage: bool = False,
-             num_identities: int | None = None, overrides=(), judge=None,
+             num_identities: int | None = None,
+             test_identities: int | None = None, overrides=(), judge=None,
              mesh_resolution: int = 64, sets=("clean", "wild")) -> dict:
   """``jaxface evaluate``: held-out metrics of the latest checkpoint.
 
@@ -328,6 +329,12 @@ def evaluate(workdir, out=None, *, refine_steps: int = 0,
       refined codes), each written to its own default file as if evaluated
       alone, in one pass (``out`` must then be None).
     num_identities: the first this many test identities (all if None).
+    test_identities: read the held-out sets of the run's data as built with
+      this many test identities (``make-data --test-identities``): the
+      same training identities, so the same mean training image, and the
+      run's own test identities first; more of them make a comparison of
+      two runs less noisy. Default files then end in ``_ids<N>``, beside
+      the run's own. None: the run's ``data.test_identities``.
     overrides: ``--config.refine.*`` overrides of the run's config.
     judge: directory of the identity judge (``identity.judge_dir`` if None).
     mesh_resolution: grid side of the scored meshes (0: no mesh metrics).
@@ -344,6 +351,13 @@ def evaluate(workdir, out=None, *, refine_steps: int = 0,
                              "file; leave out --out")
   config, networks, step = workdir_lib.restore(workdir)
   config = apply_overrides(config, overrides, ("refine",))
+  ids = ""
+  if test_identities is not None:
+    if test_identities < 1:
+      raise errors.ConfigError(
+          f"--test-identities must be at least 1, got {test_identities}")
+    config.data.test_identities, ids = test_identities, (
+        f"_ids{test_identities}")
   stages = evaluate_lib.STAGES
   stages = stages[:stages.index(last) + 1] if every_stage else (last,)
   scored = evaluate_lib.evaluate_stages(
@@ -355,7 +369,8 @@ def evaluate(workdir, out=None, *, refine_steps: int = 0,
     suffix = {"encode": "", "refine": f"_refine{refine_steps}",
               "tune": f"_refine{refine_steps}_tune"}[stage]
     path = pathlib.Path(out) if out else (
-        pathlib.Path(workdir) / "eval" / f"metrics_step{step}{suffix}.json")
+        pathlib.Path(workdir) / "eval" /
+        f"metrics_step{step}{suffix}{ids}.json")
     views = {name: path.with_name(f"{path.stem}_views_{name}.png")
              for name in figures}
     if jax.process_index() == 0:

@@ -145,6 +145,11 @@ def _parser() -> argparse.ArgumentParser:
                              "on the way, each in its default file, in one "
                              "pass")
   evaluate.add_argument("--num-identities", type=int, default=None)
+  evaluate.add_argument("--test-identities", type=int, default=None,
+                        help="score the held-out identities of the run's "
+                             "data built with this many (the same training "
+                             "identities; `make-data --test-identities N`); "
+                             "default files get _ids<N>")
   evaluate.add_argument("--judge", default=None,
                         help="identity judge directory (default: the run's "
                              "identity.judge_dir)")
@@ -276,7 +281,8 @@ def _dispatch(args, config, overrides) -> dict | None:
       "evaluate": lambda: commands.evaluate(
           args.workdir, args.out, refine_steps=args.refine_steps,
           tune_generator=args.tune_generator, every_stage=args.every_stage,
-          num_identities=args.num_identities, overrides=overrides,
+          num_identities=args.num_identities,
+          test_identities=args.test_identities, overrides=overrides,
           judge=args.judge, mesh_resolution=args.mesh_resolution,
           sets=[s for s in args.sets.split(",") if s]),
       "import-identity": lambda: commands.import_identity(

@@ -486,6 +486,29 @@ class EvaluateTest(absltest.TestCase):
     self.assertEqual(json.loads(path.read_text())["clean/refine_steps"], 1)
     with self.assertRaisesRegex(errors.ConfigError, "every-stage"):
       commands.evaluate(workdir, root / "x.json", every_stage=True)
+    # --test-identities: the held-out sets of the same data built with more
+    # test identities, the run's own first, in files of their own.
+    with self.assertRaisesRegex(errors.DataError, "--test-identities 3"):
+      commands.evaluate(workdir, test_identities=3, mesh_resolution=0)
+    synthetic_faces.build(root / "data", progress=False,
+                          **{**_DATA, "test_identities": 3})
+    with contextlib.redirect_stdout(io.StringIO()):
+      more = commands.evaluate(workdir, test_identities=3,
+                               mesh_resolution=0, sets=("clean",))
+      own = commands.evaluate(workdir, test_identities=3, num_identities=2,
+                              mesh_resolution=0, sets=("clean",))
+    self.assertEqual(more["path"],
+                     str(path.parent / "metrics_step1_ids3.json"))
+    self.assertEqual(more["clean/num_identities"], 3)
+    for name in ("clean/psnr_head_novel", "clean/psnr_head_copy_novel",
+                 "clean/psnr_full_mean_novel"):
+      self.assertEqual(own[name], encoded[name], name)
+    self.assertNotEqual(more["clean/psnr_head_novel"],
+                        encoded["clean/psnr_head_novel"])
+    self.assertEqual(json.loads((path.parent / "metrics_step1.json")
+                                .read_text())["clean/num_identities"], 2)
+    with self.assertRaisesRegex(errors.ConfigError, "at least 1"):
+      commands.evaluate(workdir, test_identities=0)
 
   def test_plain_giraffe_state_raises(self):
     config = testing_utils.load_config("tiny")

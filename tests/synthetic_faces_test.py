@@ -115,6 +115,22 @@ class SyntheticFacesTest(absltest.TestCase):
     self.assertGreater(
         np.abs(other["image"][0].astype(int) - mine["image"][0]).mean(), 1.0)
 
+  def test_an_identity_renders_the_same_whatever_the_split_sizes(self):
+    # `evaluate --test-identities N` scores a run on the same data built
+    # with more test identities: its training identities and its own test
+    # identities must come out the same.
+    mine = self.builder.builder_config
+    more = synthetic_faces.make_config(**{**_SETTINGS, "test_identities": 5,
+                                          "train_identities": 9})
+    ids = [1, synthetic_faces.TEST_ID_OFFSET + 1]
+    for clean in (False, True):
+      a = synthetic_faces.render_examples(mine, ids, [1, 2], clean=clean)
+      b = synthetic_faces.render_examples(more, ids, [1, 2], clean=clean)
+      for key in ("image", "depth", "shape_params", "colors"):
+        np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+    self.assertEqual(synthetic_faces.split_ids(more, "test")[0][0],
+                     synthetic_faces.split_ids(mine, "test")[0][0])
+
   def test_clean_views_are_the_true_head_under_the_input_light(self):
     # What a perfect reconstruction of view 0 would render at another
     # camera: the same head, expression and light, only the camera moved.
