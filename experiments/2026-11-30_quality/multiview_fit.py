@@ -168,6 +168,16 @@ class Scorer:
         render_fn=evaluate.render)
     return {k: np.asarray(v) for k, v in scored.items()}
 
+  def feed_forward(self):
+    """(Q's estimate of every input view, its per-view metrics): the
+    ``evaluate`` feed-forward stage (flip-averaged pose where the run's
+    refinement reads it so)."""
+    start = reconstruct.encode(self.networks,
+                               jnp.asarray(self.held_out.images[:, 0]),
+                               mirror=reconstruct.mirror_pose(self.config))
+    rows = np.arange(self.held_out.num_identities)
+    return start, self.per_view(self.networks.g_params, start.latents, rows)
+
   @staticmethod
   def summary(per_view, fitted):
     """Means over fitted, unseen and novel (not the input) views.
@@ -215,9 +225,7 @@ def main():
   held_out = held_out_lib.load(config.data, args.identities, "clean")
   n = held_out.num_identities
   scorer = Scorer(config, networks, held_out)
-  inputs = jnp.asarray(held_out.images[:, 0])
-  start = reconstruct.encode(networks, inputs,
-                             mirror=reconstruct.mirror_pose(config))
+  start, encoded = scorer.feed_forward()
   base = dict(workdir=args.workdir, step=step, identities=n,
               image_size=config.data.image_size)
 
@@ -231,8 +239,7 @@ def main():
           flush=True)
 
   all_rows = np.arange(n)
-  emit(scorer.per_view(networks.g_params, start.latents, all_rows), (),
-       level="encode", fit="none", steps=0)
+  emit(encoded, (), level="encode", fit="none", steps=0)
   for fit in args.fit.split(","):
     if fit in Q_POSE_FITS:
       views = FIT_VIEWS[Q_POSE_FITS[fit]]
