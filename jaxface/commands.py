@@ -31,6 +31,7 @@ from jaxface import sampling
 from jaxface import sweep as sweep_lib
 from jaxface import train as train_lib
 from jaxface import workdir as workdir_lib
+from jaxface.data import held_out as held_out_lib
 from jaxface.data import synthetic_faces
 
 
@@ -330,11 +331,9 @@ def evaluate(workdir, out=None, *, refine_steps: int = 0,
       alone, in one pass (``out`` must then be None).
     num_identities: the first this many test identities (all if None).
     test_identities: read the held-out sets of the run's data as built with
-      this many test identities (``make-data --test-identities``): the
-      same training identities, so the same mean training image, and the
-      run's own test identities first; more of them make a comparison of
-      two runs less noisy. Default files then end in ``_ids<N>``, beside
-      the run's own. None: the run's ``data.test_identities``.
+      this many test identities (``held_out.widen``); default files then
+      end in ``_ids<N>``, beside the run's own. None: the run's
+      ``data.test_identities``.
     overrides: ``--config.refine.*`` overrides of the run's config.
     judge: directory of the identity judge (``identity.judge_dir`` if None).
     mesh_resolution: grid side of the scored meshes (0: no mesh metrics).
@@ -353,11 +352,8 @@ def evaluate(workdir, out=None, *, refine_steps: int = 0,
   config = apply_overrides(config, overrides, ("refine",))
   ids = ""
   if test_identities is not None:
-    if test_identities < 1:
-      raise errors.ConfigError(
-          f"--test-identities must be at least 1, got {test_identities}")
-    config.data.test_identities, ids = test_identities, (
-        f"_ids{test_identities}")
+    held_out_lib.widen(config, test_identities)
+    ids = f"_ids{test_identities}"
   stages = evaluate_lib.STAGES
   stages = stages[:stages.index(last) + 1] if every_stage else (last,)
   scored = evaluate_lib.evaluate_stages(

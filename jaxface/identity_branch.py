@@ -241,6 +241,38 @@ def render_losses(renders: structs.BranchRenders, real: jax.Array, *,
                          for name, value in terms.items()})
 
 
+def branch_losses(renders: structs.BranchRenders, real: jax.Array, q,
+                  fakes: jax.Array, cameras: structs.Camera,
+                  latents: structs.Latents, *, loss_config, e2, e1=None,
+                  disc=None, real_pose=None) -> BranchLosses:
+  """Every branch term of a step: ``render_losses`` and ``inversion_losses``.
+
+  Args:
+    renders, real: ``encode_and_render``'s output and its [b, s, s, 3] real
+      images in [-1, 1].
+    q: Q, for the regression of the prior samples.
+    fakes, cameras, latents: the prior samples (in [-1, 1]), their cameras
+      and codes.
+    loss_config: the ``loss`` config section (weights).
+    e2: (graphdef, params) of the frozen E2: the perceptual terms, and,
+      with ``e1``, the identity terms' target.
+    e1: E1, for the identity terms (None without them).
+    disc, real_pose: as ``render_losses``.
+
+  Returns:
+    ``BranchLosses`` of every term that is on.
+  """
+  e2_target = None
+  if e1 is not None:
+    # E2 is frozen: its embedding of the real image is a constant target.
+    e2_target = identity.embed(*e2, real * 0.5 + 0.5)
+  terms = render_losses(renders, real, loss_config=loss_config, e1=e1,
+                        e2_target=e2_target, e2=e2, disc=disc,
+                        real_pose=real_pose)
+  return terms.replace(**inversion_losses(
+      q, fakes, cameras, latents, loss_config=loss_config).metrics())
+
+
 def inversion_losses(q, images: jax.Array, cameras: structs.Camera,
                      latents: structs.Latents, *,
                      loss_config) -> BranchLosses:

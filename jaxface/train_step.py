@@ -40,7 +40,6 @@ from jaxface import camera as camera_lib
 from jaxface import encoders
 from jaxface import errors
 from jaxface import generator
-from jaxface import identity
 from jaxface import identity_branch
 from jaxface import losses
 from jaxface import optim
@@ -177,21 +176,14 @@ def _generator_loss(state, d_params, outputs, branch_params, real, cameras,
   gan = losses.generator_gan_loss(disc(fakes))
   if renders is None:
     return gan, dict(g_gan=gan)
-  lc = config.loss
-  e1 = e2_target = None
+  e1 = None
   if identity_branch.needs_e1(config):
     e1 = nnx.merge(state.e1_graphdef, branch_params["e1"])
-    # E2 is frozen: its embedding of the real image is a constant target.
-    e2_target = identity.embed(state.e2_graphdef, state.e2_params,
-                               real * 0.5 + 0.5)
-  branch = identity_branch.render_losses(
-      renders, real, loss_config=lc, e1=e1, e2_target=e2_target,
-      e2=(state.e2_graphdef, state.e2_params), disc=disc,
+  branch = identity_branch.branch_losses(
+      renders, real, nnx.merge(state.q_graphdef, branch_params["q"]), fakes,
+      cameras, latents, loss_config=config.loss,
+      e2=(state.e2_graphdef, state.e2_params), e1=e1, disc=disc,
       real_pose=real_cameras)
-  q = nnx.merge(state.q_graphdef, branch_params["q"])
-  inversion = identity_branch.inversion_losses(q, fakes, cameras, latents,
-                                               loss_config=lc)
-  branch = branch.replace(**inversion.metrics())
   return gan + branch.weighted_sum(weights), dict(g_gan=gan,
                                                   **branch.metrics())
 

@@ -38,7 +38,6 @@ import multiview_fit  # same directory: its Scorer
 from jaxface import camera as camera_lib
 from jaxface import encoders
 from jaxface import generator
-from jaxface import identity
 from jaxface import identity_branch
 from jaxface import workdir as workdir_lib
 from jaxface.data import held_out as held_out_lib
@@ -68,24 +67,19 @@ def branch_loss(q_params, networks, batch, key, config):
       model, q, real, k_branch, config.camera,
       identity_branch.cross_view(config), config.identity.code_noise,
       novel=False)
-  e1 = e2_target = None
-  if identity_branch.needs_e1(config):
-    e1 = networks.e1()
-    e2_target = identity.embed(networks.e2_graphdef, networks.e2_params,
-                               real * 0.5 + 0.5)
   real_pose = None
   if lc.real_pose_weight > 0:
     real_pose = camera_lib.prior_camera(batch["yaw"], batch["pitch"],
                                         config.camera)
-  terms = identity_branch.render_losses(
-      renders, real, loss_config=lc, e1=e1, e2_target=e2_target,
-      e2=(networks.e2_graphdef, networks.e2_params), real_pose=real_pose)
   # Prior samples of known pose and codes, as training draws them.
   cameras = camera_lib.sample_poses(k_cam, real.shape[0], config.camera)
   latents = generator.sample_latents(k_z, real.shape[0], config.field)
   fakes = model(latents, cameras, k_depth).images * 2.0 - 1.0
-  terms = terms.replace(**identity_branch.inversion_losses(
-      q, fakes, cameras, latents, loss_config=lc).metrics())
+  terms = identity_branch.branch_losses(
+      renders, real, q, fakes, cameras, latents, loss_config=lc,
+      e2=(networks.e2_graphdef, networks.e2_params),
+      e1=networks.e1() if identity_branch.needs_e1(config) else None,
+      real_pose=real_pose)
   return terms.weighted_sum(lc), terms.metrics()
 
 
@@ -126,7 +120,7 @@ def main():
   args = parser.parse_args()
   config, networks, step = workdir_lib.restore(args.workdir)
   if args.test_identities:
-    config.data.test_identities = args.test_identities
+    held_out_lib.widen(config, args.test_identities)
   lr = config.optim.branch_lr if args.lr is None else args.lr
   batch_size = args.batch_size or config.train.batch_size
   tx = optax.adam(lr)

@@ -21,6 +21,24 @@ INPUT_VIEW = 0
 SETS = {"clean": "test_clean", "wild": "test"}
 
 
+def widen(config, test_identities: int):
+  """Points ``config`` (in place) at its data built with more test identities.
+
+  The synthetic builder renders an identity from its id and the seed alone,
+  so the data set built with ``test_identities`` has the same training
+  identities (and mean training image) and the run's own test identities
+  first (``make-data --test-identities``): a larger sample of held-out
+  faces for the same run.
+
+  Raises:
+    errors.ConfigError: fewer than one identity.
+  """
+  if test_identities < 1:
+    raise errors.ConfigError(
+        f"--test-identities must be at least 1, got {test_identities}")
+  config.data.test_identities = test_identities
+
+
 def load(data_config, num_identities: int | None = None,
          held_out_set: str = "clean") -> structs.HeldOut:
   """Reads a held-out set into a ``HeldOut`` (host numpy arrays).
