@@ -15,7 +15,7 @@ refined 20.81 ("The hour config for an hour, with the demo's cross-view
 weights").
 
   jaxface make-data --name synthetic_faces --identities 1536 \\
-      --test-identities 8 --views 8 --size 64 --data-dir data
+      --test-identities 32 --views 8 --size 64 --data-dir data
   jaxface train --config=configs/small_cpu64.py --workdir runs/hour64
 
 E2 is the demo's (``make demo`` pretrains it on the first 384 identities).
