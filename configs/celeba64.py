@@ -215,6 +215,10 @@ def get_config(arg=None):
       schedule="constant",
       final_lr_fraction=0.0,
       ema_decay=0.999,
+      # An EMA of Q's weights as well, at this decay, for inference and
+      # evaluation (Q trains with its live weights): 0 scores Q's last
+      # weights. The generator is always scored with its EMA.
+      q_ema_decay=0.0,
   )
   # Stage 9: test-time refinement of a reconstruction (`reconstruct` and
   # `evaluate --refine-steps`): Adam on codes and pose (then, with

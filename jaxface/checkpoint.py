@@ -23,7 +23,8 @@ from jaxface import errors
 LEGACY_NAMES = {"e_params": "branch_params",
                 "e_opt_state": "branch_opt_state"}
 # Entries whose shapes name the architecture (checked before restoring).
-PARAMETERS = ("g_params", "g_ema_params", "d_params", "branch_params")
+PARAMETERS = ("g_params", "g_ema_params", "d_params", "branch_params",
+              "q_ema_params")
 # A replicated array is written by its replicas in parallel, each a slice,
 # only where each slice is at least this big. Orbax's default slices every
 # array, and each slice is an op-by-op program, compiled per shape in every

@@ -57,6 +57,12 @@ def uses_identity_branch(config) -> bool:
   return any(config.loss[name] > 0 for name in WEIGHTS)
 
 
+def keeps_q_ema(config) -> bool:
+  """True if the run keeps an EMA of Q's weights (``optim.q_ema_decay``)."""
+  return (uses_identity_branch(config)
+          and config.optim.get("q_ema_decay", 0.0) > 0)
+
+
 def needs_e1(config) -> bool:
   """True if an identity loss compares E1 of renders with E2 of photos."""
   return (config.loss.identity_weight > 0

@@ -28,8 +28,10 @@ class TrainState:
 
   The identity branch (None when every branch weight is 0) trains
   ``branch_params = {"q": Q, "e1": E1}`` (E1 only when an identity weight is
-  set). ``e2_params`` is the frozen face-recognition network E2: it is not
-  checkpointed, the run reads it from its ``identity_encoder/`` directory.
+  set); with ``optim.q_ema_decay`` > 0, ``q_ema_params`` is an EMA of Q's
+  weights, which inference reads in place of Q's own. ``e2_params`` is the
+  frozen face-recognition network E2: it is not checkpointed, the run reads
+  it from its ``identity_encoder/`` directory.
   """
 
   step: jax.Array
@@ -40,6 +42,7 @@ class TrainState:
   d_opt_state: Any
   branch_params: Any = None
   branch_opt_state: Any = None
+  q_ema_params: Any = None
   e2_params: Any = None
   g_graphdef: nnx.GraphDef = _static(default=None)
   d_graphdef: nnx.GraphDef = _static(default=None)
@@ -58,16 +61,20 @@ class TrainState:
     if self.branch_params is not None:
       arrays.update(branch_params=self.branch_params,
                     branch_opt_state=self.branch_opt_state)
+    if self.q_ema_params is not None:
+      arrays["q_ema_params"] = self.q_ema_params
     return arrays
 
   def with_arrays(self, arrays: dict) -> "TrainState":
     return self.replace(**arrays)
 
   def networks(self) -> structs.Networks:
-    """What inference runs: the EMA generator, Q, E1 and E2."""
+    """What inference runs: the EMA generator, Q (its EMA if kept), E1, E2."""
     branch = self.branch_params or {}
+    q_params = (branch.get("q") if self.q_ema_params is None
+                else self.q_ema_params)
     return structs.Networks(
-        g_params=self.g_ema_params, q_params=branch.get("q"),
+        g_params=self.g_ema_params, q_params=q_params,
         e1_params=branch.get("e1"), e2_params=self.e2_params,
         g_graphdef=self.g_graphdef, q_graphdef=self.q_graphdef,
         e1_graphdef=self.e1_graphdef, e2_graphdef=self.e2_graphdef)
@@ -115,7 +122,9 @@ def create_train_state(config, identity_encoder=None) -> TrainState:
     branch_tx = optim.make_optimizer(config.optim, config.optim.branch_lr,
                                        config.train.num_steps,
                                        config.optim.adam_b1)
-    branch = dict(branch_params=branch_params,
+    if identity_branch.keeps_q_ema(config):
+      branch["q_ema_params"] = jax.tree.map(jnp.copy, q_params)
+    branch.update(branch_params=branch_params,
                   branch_opt_state=branch_tx.init(branch_params),
                   e2_params=e2_params, q_graphdef=q_graphdef,
                   e1_graphdef=e1_graphdef, e2_graphdef=e2_graphdef,

@@ -315,6 +315,10 @@ def train_step(state: train_state_lib.TrainState, batch: dict, rng: jax.Array,
     new_state = new_state.replace(
         branch_params=optax.apply_updates(state.branch_params, updates),
         branch_opt_state=branch_opt_state)
+    if state.q_ema_params is not None:
+      new_state = new_state.replace(q_ema_params=optim.ema_update(
+          state.q_ema_params, new_state.branch_params["q"],
+          config.optim.q_ema_decay))
     metrics["branch_grad_norm"] = optax.tree.norm(branch_grads)
 
   # One flag for the host to check: losses and updated weights all finite

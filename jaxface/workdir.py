@@ -66,7 +66,7 @@ ADDED_ENTRIES = {
     "identity": dict(judge_dir="", code_noise=1.0, q_image_size=0),
     "data": dict(pairs=False, mirror=False),
     "optim": dict(schedule="constant", final_lr_fraction=0.0, adam_b1=0.0,
-                  d_adam_b1=0.0),
+                  d_adam_b1=0.0, q_ema_decay=0.0),
     "mesh": dict(member=1),
     "loss": dict(cross_view_weight=0.0, cross_view_perceptual_weight=0.0,
                  opacity_binary_weight=0.0, raw_rgb_weight=0.0,
@@ -315,6 +315,8 @@ def restore(workdir, step=None) -> tuple[ml_collections.ConfigDict,
         config, None if e2 is None else e2[2], nnx.Rngs(0)))
     graphdefs["q_graphdef"], q_abstract = _split_abstract(q)
     target["branch_params"] = dict(q=q_abstract)
+    if identity_branch.keeps_q_ema(config):
+      target["q_ema_params"] = q_abstract
     if e1 is not None:
       graphdefs["e1_graphdef"], target["branch_params"]["e1"] = (
           _split_abstract(e1))
@@ -333,7 +335,8 @@ def restore(workdir, step=None) -> tuple[ml_collections.ConfigDict,
     e2_graphdef = e2[0]
     e2_params = jax.device_put(nnx.to_pure_dict(e2[1]), replicated)
   networks = structs.Networks(
-      g_params=arrays["g_ema_params"], q_params=branch.get("q"),
+      g_params=arrays["g_ema_params"],
+      q_params=arrays.get("q_ema_params", branch.get("q")),
       e1_params=branch.get("e1"), e2_params=e2_params,
       g_graphdef=g_graphdef, e2_graphdef=e2_graphdef, **graphdefs)
   return config, networks, int(sharding.to_host(arrays["step"]))

@@ -242,6 +242,33 @@ class TrainLoopTest(absltest.TestCase):
     with self.assertRaisesRegex(errors.ConfigError, "train.branch_every 0"):
       train.train_and_evaluate(config, self.tmp / "lazy0")
 
+  def test_q_ema_trails_q_is_what_inference_reads_and_resumes(self):
+    config = testing_utils.folder_config(self.folder, num_steps=2)
+    config.loss.update(l1_weight=1.0, pose_regression_weight=1.0)
+    self.assertIsNone(train_state_lib.create_train_state(config).q_ema_params)
+    config.optim.q_ema_decay = 0.5
+    init = train_state_lib.create_train_state(config)
+    _, diff = _tree_allclose(init.q_ema_params, init.branch_params["q"], 0)
+    self.assertEqual(diff, 0.0)
+    workdir = self.tmp / "q_ema"
+    first = train.train_and_evaluate(config, workdir)
+    # It trails Q: moved off Q's initial weights, not onto Q's last ones.
+    _, moved = _tree_allclose(init.q_ema_params, first.q_ema_params, 0)
+    self.assertGreater(moved, 1e-6)
+    _, behind = _tree_allclose(first.branch_params["q"], first.q_ema_params, 0)
+    self.assertGreater(behind, 1e-6)
+    config.train.num_steps = 3  # resumed, so the EMA is checkpointed too
+    second = train.train_and_evaluate(config, workdir)
+    expected = jax.tree.map(lambda e, q: 0.5 * e + 0.5 * q,
+                            first.q_ema_params, second.branch_params["q"])
+    ok, diff = _tree_allclose(second.q_ema_params, expected, 1e-6)
+    self.assertTrue(ok, f"EMA off by {diff}")
+    # Inference, in process and from the checkpoint, reads the EMA.
+    self.assertIs(second.networks().q_params, second.q_ema_params)
+    _, networks, _ = workdir_lib.restore(workdir)
+    _, diff = _tree_allclose(networks.q_params, second.q_ema_params, 0)
+    self.assertEqual(diff, 0.0)
+
   def test_nonfinite_loss_stops_and_keeps_last_good_checkpoint(self):
     config = testing_utils.folder_config(self.folder, num_steps=2)
     train.train_and_evaluate(config, self.tmp / "nan")
