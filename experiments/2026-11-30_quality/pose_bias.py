@@ -1,8 +1,8 @@
 """Is Q's pose error noise, or a bias it shares across faces?
 
 Q estimates the pose of every view of every held-out identity (clean set,
-8 x 8 images at the run's size). For yaw and pitch, relative to the pose
-prior's centre, this fits ``estimate = slope * truth + offset`` by least
+at the run's size). For yaw and pitch, relative to the pose prior's
+centre, this fits ``estimate = slope * truth + offset`` by least
 squares: a slope under 1 means Q pulls poses towards the centre, an offset
 is a constant turn. It also gives the mean absolute error before and after
 removing that fit (what is left is per-face noise). Two JSON lines per run:
