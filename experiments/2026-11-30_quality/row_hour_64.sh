@@ -6,7 +6,9 @@
 # the first 384 identities (as every 64x64 row's), the config's own
 # held-out evaluation every 320 steps, for the caller's budget (--steps N,
 # which holds when rows share the cores, or --minutes M, which holds only
-# alone on them), then the caller's settings (later ones win).
+# alone on them), then the caller's settings (later ones win). The
+# held-out set is pinned at the 8 identities these rows were scored on
+# (the config has built 32 since).
 # Prints the row's JSON line, then score_hour.sh's (refined, tuned, the
 # prior's meshes). The training's log goes to runs/quality/NAME.stderr.
 # Usage: experiments/2026-11-30_quality/row_hour_64.sh NAME --steps N
@@ -17,6 +19,6 @@ name=$1
 shift
 experiments/2026-11-30_quality/bench_row.sh "$name" \
     --config configs/small_cpu64.py --encoder-identities 384 --set seed=0 \
-    --set loss.cross_view_weight=1.0 \
+    --set data.test_identities=8 --set loss.cross_view_weight=1.0 \
     --set loss.cross_view_perceptual_weight=0.5 "$@"
 experiments/2026-11-30_quality/score_hour.sh runs/quality/$name $name
