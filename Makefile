@@ -47,7 +47,8 @@ demo: $(STAMP)
 	# (eval/metrics_step<N>.json), then 100 steps of test-time refinement, as
 	# reconstructions_refined/ (..._refine100.json). Pivotal tuning (a copy of
 	# the generator per identity, `--tune-generator`) is left out: 32 copies
-	# take about 7 more minutes on 2 cores (experiments/2026-11-30_demo).
+	# take some 6 more minutes on 2 cores, and their scoring
+	# (experiments/bench_tune_batched.py).
 	$(BIN)/jaxface evaluate --workdir $(DEMO_DIR) --refine-steps 100 \
 	  --every-stage
 	@echo "demo outputs in $(DEMO_DIR): samples/, renders/, reconstructions*/ (pose.json, views.png, orbit.gif, depth.png, mesh.ply/.obj), eval/, tb/ (tensorboard --logdir $(DEMO_DIR)/tb)"
